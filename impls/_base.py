@@ -1,0 +1,68 @@
+"""The small pieces the four estimators share: parameter rules, prediction, device and divergence checks."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+# scikit-learn's own parameter rules, so that a bad value raises its InvalidParameterError (a ValueError)
+# with its wording: "The 'lr' parameter of TorchConciseRegressor must be a float in the range (0.0, inf). Got -1 instead."
+LR = [Interval(Real, 0, None, closed="neither")]
+BATCH_SIZE = [Interval(Integral, 1, None, closed="left")]
+NUM_EPOCHS = [Interval(Integral, 0, None, closed="left")]
+RANDOM_STATE = [Interval(Integral, 0, 2**32 - 1, closed="both"), None]
+TORCH_DTYPE = [StrOptions({"float32", "float64"})]
+BOOLEAN = ["boolean"]
+
+# Training stops when the loss over the training set grows past this many times its value at the start.
+DIVERGENCE_FACTOR = 100.0
+
+
+class DivergenceWarning(UserWarning):
+    """Training was stopped because the loss became non-finite or grew far past where it started."""
+
+
+class LinearPredictorMixin:
+    """``predict`` for every implementation: the fitted line, X @ coef_ + intercept_, in float64."""
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self.coef_ + self.intercept_
+
+
+def check_device(estimator, device) -> "torch.device":  # noqa: F821
+    """Turn ``device`` into a torch.device that exists on this machine, or raise in scikit-learn's wording."""
+    import torch
+
+    name = type(estimator).__name__
+    try:
+        torch_device = torch.device(device)
+        torch.empty(0, device=torch_device)  # fails when the device type exists but is not available here
+    except (RuntimeError, TypeError, AssertionError) as exc:
+        available = "'cpu'" + (" or 'cuda'" if torch.cuda.is_available() else " (no GPU is available here)")
+        raise ValueError(
+            f"The 'device' parameter of {name} must be a torch device available on this machine: "
+            f"{available}. Got {device!r} instead ({str(exc).splitlines()[0]})."
+        ) from None
+    return torch_device
+
+
+def has_diverged(loss: float, initial_loss: float) -> bool:
+    """True when the training loss is non-finite or more than DIVERGENCE_FACTOR times its starting value."""
+    return not math.isfinite(loss) or (initial_loss > 0 and loss > DIVERGENCE_FACTOR * initial_loss)
+
+
+def warn_diverged(estimator, epoch: int, loss: float) -> None:
+    warnings.warn(
+        f"{type(estimator).__name__} diverged after epoch {epoch}: the training MSE reached {loss:.3g}. "
+        f"Training stopped; coef_ and intercept_ hold the parameters of the last epoch before that "
+        f"(lower lr to fix it).",
+        DivergenceWarning,
+        stacklevel=3,
+    )

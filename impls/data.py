@@ -1,0 +1,68 @@
+"""The one data generator, y = Xw + b + N(0, noise²), and the one minibatch order, shared by all implementations.
+
+The minibatch order is drawn exactly as ``DataLoader(shuffle=True, generator=g)`` draws it, so the
+fast path (cutting batches from tensors already in memory) and the seed's ``DataLoader`` see the same batches.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch is imported only by the code that trains with it
+    import torch
+
+
+def synthetic_data(
+    w,
+    b: float,
+    num_examples: int,
+    *,
+    noise: float = 0.01,
+    random_state: int | None = 0,
+    dtype=np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``X ~ N(0, 1)`` of shape ``(num_examples, len(w))`` and ``y = X @ w + b + N(0, noise²)``.
+
+    Same arguments, same arrays, bit for bit: the draws come from a local generator seeded with
+    ``random_state`` and are made in float64 before the cast to ``dtype``.
+    """
+    true_w = np.asarray(w, dtype=np.float64).reshape(-1)
+    rng = np.random.default_rng(random_state)
+    X = rng.standard_normal((num_examples, true_w.size))
+    y = X @ true_w + b + rng.normal(0.0, noise, num_examples)
+    return X.astype(dtype), y.astype(dtype)
+
+
+def torch_generator(random_state: int | None) -> "torch.Generator":
+    """A local torch generator: seeded with ``random_state``, or from fresh entropy when it is None."""
+    import torch  # here, not at the top: the numpy-only paths never pay for importing torch
+
+    if random_state is None:
+        return torch.Generator().manual_seed(int(np.random.default_rng().integers(2**63)))
+    return torch.Generator().manual_seed(random_state)
+
+
+def shuffled_order(num_examples: int, generator: "torch.Generator") -> "torch.Tensor":
+    """One epoch's order of the examples, consuming ``generator`` exactly as one pass of a DataLoader does."""
+    import torch
+
+    # A DataLoader iterator first draws a base seed for its workers, even with none ...
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    order = torch.randperm(num_examples, generator=generator)
+    # ... and its RandomSampler draws one more permutation for the remainder when the epoch ends.
+    torch.randperm(num_examples, generator=generator)
+    return order
+
+
+def minibatches(
+    features: "torch.Tensor", labels: "torch.Tensor", batch_size: int, generator: "torch.Generator"
+) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
+    """One epoch of minibatches of in-memory tensors, the same batches a shuffling DataLoader yields.
+
+    The whole epoch is gathered once (one indexing per tensor) and then split into views, instead of
+    indexing and collating every batch, which is where a DataLoader over in-memory tensors spends its time.
+    """
+    order = shuffled_order(len(features), generator).to(features.device)
+    return zip(features[order].split(batch_size), labels[order].split(batch_size))

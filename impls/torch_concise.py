@@ -1,0 +1,148 @@
+"""The seed's concise way: ``nn.Linear``, ``nn.MSELoss`` and ``torch.optim.SGD`` over shuffled minibatches.
+
+Each step: (w, b) ← (w, b) − lr · ∇ MSELoss(reduction)(net(X_batch), y_batch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import validate_data
+from torch import nn
+from torch.utils import data
+
+from impls._base import (
+    BATCH_SIZE,
+    BOOLEAN,
+    LR,
+    NUM_EPOCHS,
+    RANDOM_STATE,
+    TORCH_DTYPE,
+    LinearPredictorMixin,
+    check_device,
+    has_diverged,
+    warn_diverged,
+)
+from impls.data import minibatches, torch_generator
+
+
+class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
+    """Linear regression with PyTorch's high-level API, as in the seed notebook.
+
+    Parameters
+    ----------
+    lr : learning rate of ``torch.optim.SGD``.
+    batch_size : examples per minibatch; a batch larger than the data means one batch.
+    num_epochs : passes over the data.
+    reduction : ``"mean"`` (the seed) or ``"sum"`` (its exercise: the same steps need ``lr / batch_size``).
+    random_state : seeds one local ``torch.Generator`` for the initial weights and the minibatch order.
+    device : torch device to train on; the data are moved there once.
+    dtype : ``"float32"`` (the seed's) or ``"float64"``; the arithmetic of training is done in it.
+    use_dataloader : draw batches with ``torch.utils.data.DataLoader`` as the seed does (for data that
+        are not in memory); by default the same batches are cut from the in-memory tensors directly.
+    record_steps : keep the parameters after every step in ``coef_path_`` and ``intercept_path_``.
+
+    Attributes
+    ----------
+    coef_, intercept_ : the fitted line, in float64 (the last epoch's before any divergence).
+    n_iter_ : epochs run.  loss_curve_ : training MSE after each epoch.  diverged_ : training was stopped.
+    """
+
+    _parameter_constraints = {
+        "lr": LR,
+        "batch_size": BATCH_SIZE,
+        "num_epochs": NUM_EPOCHS,
+        "reduction": [StrOptions({"mean", "sum"})],
+        "random_state": RANDOM_STATE,
+        "device": [str],
+        "dtype": TORCH_DTYPE,
+        "use_dataloader": BOOLEAN,
+        "record_steps": BOOLEAN,
+    }
+
+    def __init__(
+        self,
+        *,
+        lr=0.03,
+        batch_size=10,
+        num_epochs=3,
+        reduction="mean",
+        random_state=0,
+        device="cpu",
+        dtype="float32",
+        use_dataloader=False,
+        record_steps=False,
+    ):
+        self.lr = lr
+        self.batch_size = batch_size
+        self.num_epochs = num_epochs
+        self.reduction = reduction
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.use_dataloader = use_dataloader
+        self.record_steps = record_steps
+
+    def fit(self, X, y):
+        self._validate_params()
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        device = check_device(self, self.device)
+        dtype = getattr(torch, self.dtype)
+        generator = torch_generator(self.random_state)
+
+        # The data set, moved to the device once.
+        features = torch.as_tensor(X, dtype=dtype).to(device)
+        labels = torch.as_tensor(y, dtype=dtype).reshape(-1, 1).to(device)
+        if self.use_dataloader:
+            data_iter = data.DataLoader(
+                data.TensorDataset(features, labels), self.batch_size, shuffle=True, generator=generator
+            )
+
+        # The model: one fully connected layer. skip_init builds it without drawing the default
+        # initial weights from the global RNG; the seed's N(0, 0.01²) and zero bias come from our generator.
+        net = nn.Sequential(nn.utils.skip_init(nn.Linear, X.shape[1], 1, dtype=dtype))
+        nn.init.normal_(net[0].weight, mean=0.0, std=0.01, generator=generator)
+        nn.init.zeros_(net[0].bias)
+        net.to(device)
+
+        loss = nn.MSELoss(reduction=self.reduction)
+        trainer = torch.optim.SGD(net.parameters(), lr=self.lr)
+
+        def parameters():
+            return torch.cat([net[0].weight.detach().reshape(-1), net[0].bias.detach()])
+
+        def training_mse():
+            with torch.no_grad():
+                return nn.functional.mse_loss(net(features), labels).item()
+
+        path = [parameters()] if self.record_steps else None
+        kept, initial_loss = parameters(), training_mse()
+        self.loss_curve_, self.diverged_ = [], False
+        for epoch in range(1, self.num_epochs + 1):
+            if self.use_dataloader:
+                batches = data_iter
+            else:
+                batches = minibatches(features, labels, self.batch_size, generator)
+            for X_batch, y_batch in batches:
+                l = loss(net(X_batch), y_batch)
+                trainer.zero_grad()
+                l.backward()
+                trainer.step()
+                if path is not None:
+                    path.append(parameters())
+            self.loss_curve_.append(training_mse())
+            if has_diverged(self.loss_curve_[-1], initial_loss):
+                self.diverged_ = True
+                warn_diverged(self, epoch, self.loss_curve_[-1])
+                break
+            kept = parameters()
+
+        kept = kept.cpu().numpy().astype(np.float64)
+        self.coef_, self.intercept_ = kept[:-1], float(kept[-1])
+        self.n_iter_ = len(self.loss_curve_)
+        if path is not None:
+            path = torch.stack(path).cpu().numpy().astype(np.float64)
+            self.coef_path_, self.intercept_path_ = path[:, :-1], path[:, -1]
+        return self

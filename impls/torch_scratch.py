@@ -1,0 +1,139 @@
+"""The textbook's from-scratch way: tensors with ``requires_grad``, autograd, and a hand-written minibatch SGD.
+
+Each step: (w, b) ← (w, b) − lr / |B| · ∇ Σ_{i∈B} ½ (x_iᵀw + b − y_i)², with |B| the length of the batch drawn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import validate_data
+
+from impls._base import (
+    BATCH_SIZE,
+    BOOLEAN,
+    LR,
+    NUM_EPOCHS,
+    RANDOM_STATE,
+    TORCH_DTYPE,
+    LinearPredictorMixin,
+    check_device,
+    has_diverged,
+    warn_diverged,
+)
+from impls.data import minibatches, torch_generator
+
+
+def linreg(X, w, b):
+    """The linear regression model."""
+    return X @ w + b
+
+
+def squared_loss(y_hat, y):
+    """Half the squared error: the ½ cancels the 2 of the derivative, so the gradient is just the residual."""
+    return (y_hat - y) ** 2 / 2
+
+
+def sgd(params, lr, batch_len):
+    """Minibatch stochastic gradient descent on a summed loss."""
+    # The update must not itself be recorded by autograd, hence no_grad.
+    with torch.no_grad():
+        for param in params:
+            # Divide by the length of the batch actually drawn: the last one can be shorter.
+            param -= lr * param.grad / batch_len
+            param.grad.zero_()
+
+
+class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
+    """Linear regression written from scratch with PyTorch tensors and autograd (no ``nn``, no ``torch.optim``).
+
+    Parameters
+    ----------
+    lr : learning rate for the ½-squared loss. The same steps as ``TorchConciseRegressor(lr=a)``
+        (whose MSE has no ½) need ``lr=2a`` here.
+    batch_size, num_epochs, random_state, device, dtype, record_steps : as for ``TorchConciseRegressor``;
+        with the same ``random_state`` both start from the same parameters and draw the same batches.
+
+    Attributes
+    ----------
+    coef_, intercept_, n_iter_, loss_curve_ (training MSE, no ½), diverged_ : as for ``TorchConciseRegressor``.
+    """
+
+    _parameter_constraints = {
+        "lr": LR,
+        "batch_size": BATCH_SIZE,
+        "num_epochs": NUM_EPOCHS,
+        "random_state": RANDOM_STATE,
+        "device": [str],
+        "dtype": TORCH_DTYPE,
+        "record_steps": BOOLEAN,
+    }
+
+    def __init__(
+        self,
+        *,
+        lr=0.03,
+        batch_size=10,
+        num_epochs=3,
+        random_state=0,
+        device="cpu",
+        dtype="float32",
+        record_steps=False,
+    ):
+        self.lr = lr
+        self.batch_size = batch_size
+        self.num_epochs = num_epochs
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.record_steps = record_steps
+
+    def fit(self, X, y):
+        self._validate_params()
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        device = check_device(self, self.device)
+        dtype = getattr(torch, self.dtype)
+        generator = torch_generator(self.random_state)
+
+        # The data set, moved to the device once.
+        features = torch.as_tensor(X, dtype=dtype).to(device)
+        labels = torch.as_tensor(y, dtype=dtype).reshape(-1, 1).to(device)
+
+        # Initialise the parameters: w ~ N(0, 0.01²), b = 0.
+        w = torch.normal(0.0, 0.01, size=(X.shape[1], 1), generator=generator, dtype=dtype).to(device)
+        b = torch.zeros(1, dtype=dtype, device=device)
+        w.requires_grad_(True)
+        b.requires_grad_(True)
+
+        def parameters():
+            return torch.cat([w.detach().reshape(-1), b.detach()])
+
+        def training_mse():
+            with torch.no_grad():
+                return (2 * squared_loss(linreg(features, w, b), labels).mean()).item()
+
+        path = [parameters()] if self.record_steps else None
+        kept, initial_loss = parameters(), training_mse()
+        self.loss_curve_, self.diverged_ = [], False
+        for epoch in range(1, self.num_epochs + 1):
+            for X_batch, y_batch in minibatches(features, labels, self.batch_size, generator):
+                l = squared_loss(linreg(X_batch, w, b), y_batch)
+                l.sum().backward()
+                sgd([w, b], self.lr, len(X_batch))
+                if path is not None:
+                    path.append(parameters())
+            self.loss_curve_.append(training_mse())
+            if has_diverged(self.loss_curve_[-1], initial_loss):
+                self.diverged_ = True
+                warn_diverged(self, epoch, self.loss_curve_[-1])
+                break
+            kept = parameters()
+
+        kept = kept.cpu().numpy().astype(np.float64)
+        self.coef_, self.intercept_ = kept[:-1], float(kept[-1])
+        self.n_iter_ = len(self.loss_curve_)
+        if path is not None:
+            path = torch.stack(path).cpu().numpy().astype(np.float64)
+            self.coef_path_, self.intercept_path_ = path[:, :-1], path[:, -1]
+        return self
