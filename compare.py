@@ -69,7 +69,9 @@ def read_csv(path: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]
         raise UsageError(f"--data {path} is empty; it needs a header row and at least one data row")
     header = [name.strip() for name in rows[0]]
     if target not in header:
-        raise UsageError(f"--target {target!r} is not a column of {path}; its columns are {', '.join(header)}")
+        raise UsageError(
+            f"--target {target!r} is not a column of {path}; its columns are {', '.join(map(repr, header))}"
+        )
     if len(header) < 2:
         raise UsageError(f"--data {path} has only the target column; it needs at least one feature column")
     if len(rows) < 2:
@@ -86,7 +88,9 @@ def read_csv(path: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]
                 what = "is empty" if not cell.strip() else f"is {cell.strip()[:20]!r}, not a number"
                 raise UsageError(f"--data {path} row {line}, column {header[j]!r} {what}") from None
             if not math.isfinite(values[i, j]):
-                raise UsageError(f"--data {path} row {line}, column {header[j]!r} is {cell.strip()}, not a finite number")
+                raise UsageError(
+                    f"--data {path} row {line}, column {header[j]!r} is {cell.strip()}, not a finite number"
+                )
     column = header.index(target)
     features = [name for name in header if name != target]
     return np.delete(values, column, axis=1), values[:, column], features
@@ -126,13 +130,16 @@ class Comparison:
         writer = csv.DictWriter(out, fieldnames=list(self.results[0]), lineterminator="\n")
         writer.writeheader()
         for row in _finite_or_null(self.results):
-            writer.writerow({key: json.dumps(value) if isinstance(value, list) else value for key, value in row.items()})
+            writer.writerow(
+                {key: json.dumps(value) if isinstance(value, list) else value for key, value in row.items()}
+            )
         return out.getvalue()
 
     def to_markdown(self) -> str:
         header, rows = self._cells()
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        escaped = [[cell.replace("|", "\\|") for cell in row] for row in [header, *rows]]
+        lines = ["| " + " | ".join(row) + " |" for row in escaped]
+        lines.insert(1, "|" + "|".join("---" for _ in header) + "|")
         return "\n".join(lines + [""] + [f"- {note}" for note in self._notes()]) + "\n"
 
     def to_table(self) -> str:
@@ -154,8 +161,17 @@ class Comparison:
     def _cells(self) -> tuple[list[str], list[list[str]]]:
         known_truth = self.config["true_w"] is not None
         header = ["impl", "w", "b"]
-        header += ["|w-w*|", "|b-b*|"] if known_truth else []
-        header += ["|θ-θ_ls|", "train MSE", "excess", "test MSE", "epochs", "fit ms (median [q1, q3])", "cold ms", "status"]
+        header += ["w error", "b error"] if known_truth else []
+        header += [
+            "to lstsq",
+            "train MSE",
+            "excess",
+            "test MSE",
+            "epochs",
+            "fit ms (median [q1, q3])",
+            "cold ms",
+            "status",
+        ]
         rows = []
         for r in self.results:
             cells = [r["impl"], _numbers(r["coef"], "{:.4f}"), _number(r["intercept"], "{:.4f}")]
@@ -201,8 +217,8 @@ def compare(
     *,
     X=None,
     y=None,
-    true_w=SEED_W,
-    true_b: float | None = SEED_B,
+    true_w=None,
+    true_b: float | None = None,
     num_examples: int = 1000,
     noise: float = 0.01,
     batch_size: int = 10,
@@ -219,8 +235,10 @@ def compare(
     """Fit each implementation in ``impl`` (default: all four) on the same data and score them alike.
 
     Without ``X`` and ``y`` the data come from ``impls.synthetic_data(true_w, true_b, num_examples,
-    noise=noise, random_state=seed)`` and a held-out sample of NUM_TEST from the same law. With ``X`` and
-    ``y``, there is no held-out sample, and no true parameters unless ``true_w`` and ``true_b`` are given.
+    noise=noise, random_state=seed)`` (the seed's w = [2, -3.4] and b = 4.2 unless given), and a held-out
+    sample of NUM_TEST from the same law, drawn with the independent stream ``random_state=[seed, 1]``.
+    With ``X`` and ``y``, there is no held-out sample, and no true parameters unless ``true_w`` and
+    ``true_b`` are given.
     ``record_paths`` refits each iterative implementation once more, untimed, to record its parameters
     after every step (for plots). Bad settings raise UsageError (a ValueError) before anything runs.
     """
@@ -230,8 +248,10 @@ def compare(
     if X is None:
         if y is not None:
             raise UsageError("y was given without X; give both, or neither to draw synthetic data")
-        if true_w is None or true_b is None or len(true_w) == 0:
-            raise UsageError("synthetic data need true_w (at least one number) and true_b")
+        true_w = SEED_W if true_w is None else true_w
+        true_b = SEED_B if true_b is None else true_b
+        if len(true_w) == 0:
+            raise UsageError("--true-w needs at least one number")
         X, y = synthetic_data(true_w, true_b, num_examples, noise=noise, random_state=seed, dtype=np_dtype)
         X_test, y_test = synthetic_data(true_w, true_b, NUM_TEST, noise=noise, random_state=[seed, 1], dtype=np_dtype)
         data_name = data_name or "synthetic"
@@ -297,7 +317,9 @@ def _check_config(names, num_examples, noise, batch_size, lr, num_epochs, seed, 
         try:
             check_device(impls.implementation("torch-concise")(), device)
         except ValueError:
-            raise UsageError(f"--device {device!r} is not available here; use cpu (or cuda on a machine with a GPU)") from None
+            raise UsageError(
+                f"--device {device!r} is not available here; use cpu (or cuda on a machine with a GPU)"
+            ) from None
 
 
 def _is_int(value) -> bool:
@@ -522,14 +544,20 @@ def plot_comparison(result: Comparison, path: str) -> None:
     loss_axis.legend()
 
     coef = np.array(result.reference["coef"])
-    paths = {name: np.column_stack([c["coef_path"], c["intercept_path"]]) for name, c in result.curves.items() if "coef_path" in c}
+    paths = {
+        name: np.column_stack([c["coef_path"], c["intercept_path"]])
+        for name, c in result.curves.items()
+        if "coef_path" in c
+    }
     # Axes: (w1, w2) with the other parameters at the optimum, or (w1, b) when there is a single feature.
     axes = (0, 1)
     optimum = np.append(coef, result.reference["intercept"])
     points = np.vstack([optimum] + [p for p in paths.values()])
     low, high = points[:, axes].min(axis=0), points[:, axes].max(axis=0)
     pad = 0.1 * (high - low) + 1e-3
-    grid_a, grid_b = np.meshgrid(np.linspace(low[0] - pad[0], high[0] + pad[0], 120), np.linspace(low[1] - pad[1], high[1] + pad[1], 120))
+    grid_a, grid_b = np.meshgrid(
+        np.linspace(low[0] - pad[0], high[0] + pad[0], 120), np.linspace(low[1] - pad[1], high[1] + pad[1], 120)
+    )
     X, y = result.data
     keep = slice(None, None, max(1, len(X) // 5000))  # the contours need only a sample of the rows
     X, y = X[keep].astype(np.float64), y[keep].astype(np.float64)
@@ -537,9 +565,13 @@ def plot_comparison(result: Comparison, path: str) -> None:
     theta[:, axes[0]], theta[:, axes[1]] = grid_a.ravel(), grid_b.ravel()
     losses = np.mean((X @ theta[:, :-1].T + theta[:, -1] - y[:, None]) ** 2, axis=0).reshape(grid_a.shape)
     path_axis.contour(grid_a, grid_b, np.log10(losses), levels=20, cmap="viridis", linewidths=0.7)
-    for name, path in paths.items():
-        path_axis.plot(path[:, axes[0]], path[:, axes[1]], marker="." if len(path) < 50 else None, linewidth=1, label=name)
-    path_axis.plot(*optimum[list(axes)], marker="*", markersize=14, color="red", linestyle="none", label="least squares")
+    for name, trail in paths.items():
+        path_axis.plot(
+            trail[:, axes[0]], trail[:, axes[1]], marker="." if len(trail) < 50 else None, linewidth=1, label=name
+        )
+    path_axis.plot(
+        *optimum[list(axes)], marker="*", markersize=14, color="red", linestyle="none", label="least squares"
+    )
     labels = ("w1", "w2") if len(coef) >= 2 else ("w1", "b")
     path_axis.set(xlabel=labels[0], ylabel=labels[1], title="Parameter paths over log10 training-loss contours")
     path_axis.legend()
@@ -568,9 +600,20 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--impl", action="append", metavar="NAME", help=f"implementation to run, repeatable: {', '.join(impls.NAMES)} (default: all)")
+    add(
+        "--impl",
+        action="append",
+        metavar="NAME",
+        help=f"implementation to run, repeatable: {', '.join(impls.NAMES)} (default: all)",
+    )
     add("--num-examples", type=int, default=1000, help="training examples drawn from the generator")
-    add("--true-w", type=float, nargs="+", metavar="W", help="true weights, one per feature (default: 2 -3.4; none for --data)")
+    add(
+        "--true-w",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="true weights, one per feature (default: 2 -3.4; none for --data)",
+    )
     add("--true-b", type=float, help="true bias (default: 4.2; none for --data)")
     add("--noise", type=float, default=0.01, help="standard deviation of the Gaussian noise added to y")
     add("--batch-size", type=int, default=10, help="minibatch size of the iterative implementations")
@@ -579,12 +622,18 @@ def _parser() -> argparse.ArgumentParser:
     add("--seed", type=int, default=0, help="seeds the data, the initial weights and the minibatch order")
     add("--repeats", type=int, default=5, help="timed fits per implementation, after one untimed warm-up")
     add("--device", default="cpu", help="torch device of the torch implementations (cpu, cuda)")
-    add("--dtype", default="float32", choices=["float32", "float64"], help="dtype of the data and of torch's arithmetic")
+    add(
+        "--dtype", default="float32", choices=["float32", "float64"], help="dtype of the data and of torch's arithmetic"
+    )
     add("--data", metavar="FILE.csv", help="fit your own CSV (header row) instead of synthetic data; needs --target")
     add("--target", metavar="COLUMN", help="the CSV column to predict; the other columns are features")
     add("--format", default="table", choices=["table", "markdown", "json", "csv"], help="output format")
     add("--output", metavar="PATH", help="write the report to PATH (whole or not at all) instead of standard output")
-    add("--plot", metavar="PATH.png", help="also draw the loss curves and parameter paths to this PNG (needs matplotlib)")
+    add(
+        "--plot",
+        metavar="PATH.png",
+        help="also draw the loss curves and parameter paths to this PNG (needs matplotlib)",
+    )
     add("--debug", action="store_true", help="show the traceback of an error instead of one line")
     return parser
 
@@ -604,9 +653,7 @@ def run_report(argv) -> int:
         X, y, _ = read_csv(args.data, args.target)
         result = compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=args.data, **settings)
     else:
-        true_w = SEED_W if args.true_w is None else args.true_w
-        true_b = SEED_B if args.true_b is None else args.true_b
-        result = compare(args.impl, true_w=true_w, true_b=true_b, **settings)
+        result = compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
     write_text(args.output, result.render(args.format))
     if args.plot:
         plot_comparison(result, args.plot)

@@ -7,7 +7,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 # scikit-learn's own parameter rules, so that a bad value raises its InvalidParameterError (a ValueError)
@@ -23,6 +23,16 @@ BOOLEAN = ["boolean"]
 DIVERGENCE_FACTOR = 100.0
 
 
+def validate_hyperparameters(estimator) -> None:
+    """scikit-learn's parameter checks, plus one it lacks: a bool is not taken for an integer (True is not 1 epoch)."""
+    estimator._validate_params()
+    for name, value in estimator.get_params().items():
+        if isinstance(value, bool) and "boolean" not in estimator._parameter_constraints[name]:
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be an int, not a bool. Got {value!r} instead."
+            )
+
+
 class DivergenceWarning(UserWarning):
     """Training was stopped because the loss became non-finite or grew far past where it started."""
 
@@ -36,7 +46,7 @@ class LinearPredictorMixin:
         return X @ self.coef_ + self.intercept_
 
 
-def check_device(estimator, device) -> "torch.device":  # noqa: F821
+def check_device(estimator, device) -> torch.device:  # noqa: F821
     """Turn ``device`` into a torch.device that exists on this machine, or raise in scikit-learn's wording."""
     import torch
 

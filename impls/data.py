@@ -6,7 +6,8 @@ fast path (cutting batches from tensors already in memory) and the seed's ``Data
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def synthetic_data(
     return X.astype(dtype), y.astype(dtype)
 
 
-def torch_generator(random_state: int | None) -> "torch.Generator":
+def torch_generator(random_state: int | None) -> torch.Generator:
     """A local torch generator: seeded with ``random_state``, or from fresh entropy when it is None."""
     import torch  # here, not at the top: the numpy-only paths never pay for importing torch
 
@@ -44,7 +45,7 @@ def torch_generator(random_state: int | None) -> "torch.Generator":
     return torch.Generator().manual_seed(random_state)
 
 
-def shuffled_order(num_examples: int, generator: "torch.Generator") -> "torch.Tensor":
+def shuffled_order(num_examples: int, generator: torch.Generator) -> torch.Tensor:
     """One epoch's order of the examples, consuming ``generator`` exactly as one pass of a DataLoader does."""
     import torch
 
@@ -57,8 +58,8 @@ def shuffled_order(num_examples: int, generator: "torch.Generator") -> "torch.Te
 
 
 def minibatches(
-    features: "torch.Tensor", labels: "torch.Tensor", batch_size: int, generator: "torch.Generator"
-) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
+    features: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of minibatches of in-memory tensors, the same batches a shuffling DataLoader yields.
 
     The whole epoch is gathered once (one indexing per tensor) and then split into views, instead of

@@ -6,7 +6,7 @@ X̃ᵀX̃ is accumulated over row blocks, so X is read once, never copied whole,
 from __future__ import annotations
 
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import scipy.linalg
@@ -57,8 +57,7 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
         then solved through the eigendecomposition, keeping the minimum-norm answer, with a warning.
         """
         checked = (
-            check_X_y(X_block, y_block, y_numeric=True, dtype=[np.float64, np.float32])
-            for X_block, y_block in blocks
+            check_X_y(X_block, y_block, y_numeric=True, dtype=[np.float64, np.float32]) for X_block, y_block in blocks
         )
         if not self._solve_normal_equations(checked, ill_conditioned="eigh"):
             raise ValueError("fit_blocks needs at least one block of data; got none.")

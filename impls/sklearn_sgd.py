@@ -18,6 +18,7 @@ from impls._base import (
     RANDOM_STATE,
     LinearPredictorMixin,
     has_diverged,
+    validate_hyperparameters,
     warn_diverged,
 )
 
@@ -66,7 +67,7 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         self.record_steps = record_steps
 
     def fit(self, X, y):
-        self._validate_params()
+        validate_hyperparameters(self)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64, order="C")
 
         sgd = SGDRegressor(

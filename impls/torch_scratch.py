@@ -20,6 +20,7 @@ from impls._base import (
     LinearPredictorMixin,
     check_device,
     has_diverged,
+    validate_hyperparameters,
     warn_diverged,
 )
 from impls.data import minibatches, torch_generator
@@ -90,7 +91,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.record_steps = record_steps
 
     def fit(self, X, y):
-        self._validate_params()
+        validate_hyperparameters(self)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
         device = check_device(self, self.device)
         dtype = getattr(torch, self.dtype)

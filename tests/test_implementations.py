@@ -32,7 +32,9 @@ def seed_data():
 
 
 def test_registry_lists_the_four_names():
-    assert list(IMPLEMENTATIONS) == list(NAMES) == ["torch-concise", "torch-scratch", "numpy-closed-form", "sklearn-sgd"]
+    assert (
+        list(IMPLEMENTATIONS) == list(NAMES) == ["torch-concise", "torch-scratch", "numpy-closed-form", "sklearn-sgd"]
+    )
     assert IMPLEMENTATIONS["torch-concise"] is TorchConciseRegressor
 
 
