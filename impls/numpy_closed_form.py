@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_X_y, validate_data
+from sklearn.utils.validation import assert_all_finite, check_X_y, validate_data
 
 from impls._base import LinearPredictorMixin
 
@@ -39,9 +39,11 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
     """
 
     def fit(self, X, y):
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        # The finiteness check is left to the accumulation below (a NaN or inf anywhere makes a diagonal
+        # entry of XᵀX or Σy non-finite), which saves a whole extra pass over X.
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32], ensure_all_finite=False)
         blocks = ((X[i : i + BLOCK_ROWS], y[i : i + BLOCK_ROWS]) for i in range(0, len(X), BLOCK_ROWS))
-        if self._solve_normal_equations(blocks):
+        if self._solve_normal_equations(blocks, X, y):
             return self
         # Ill-conditioned or rank-deficient: the SVD of the centred X, as LinearRegression does.
         x_mean, y_mean = X.mean(axis=0, dtype=np.float64), y.mean(dtype=np.float64)
@@ -63,29 +65,42 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
             raise ValueError("fit_blocks needs at least one block of data; got none.")
         return self
 
-    def _solve_normal_equations(self, blocks, ill_conditioned="give up") -> bool:
-        # Accumulate n, Σx, Σy, XᵀX and Xᵀy, all shifted by the first block's means: working on nearly
-        # centred numbers avoids the cancellation of forming XᵀX − n x̄x̄ᵀ from large raw sums.
-        num_examples, shift = 0, None
+    def _solve_normal_equations(self, blocks, X=None, y=None, ill_conditioned="give up") -> bool:
+        """Accumulate the normal equations over the blocks and solve them; False if there is nothing to
+        solve or X is too ill-conditioned for them (unless ``ill_conditioned="eigh"``)."""
+        num_examples, d = 0, None
         for X_block, y_block in blocks:
-            if shift is None:
-                shift = (X_block.mean(axis=0, dtype=np.float64), y_block.mean(dtype=np.float64))
+            if d is None:
                 d = X_block.shape[1]
-                sum_x, sum_y, gram, moment = np.zeros(d), 0.0, np.zeros((d, d)), np.zeros(d)
+                gram, moments, sum_y = np.zeros((d, d)), np.zeros((d, 2)), 0.0
+                # Centring afterwards (XᵀX − n x̄x̄ᵀ) loses a factor 1 + x̄²/s² of precision to cancellation.
+                # Where the first block's means are large next to its spread, shift every block by them first
+                # (a copy of each block); otherwise read the blocks as they are (no copy at all).
+                x_shift = X_block.mean(axis=0, dtype=np.float64)
+                if np.all(np.abs(x_shift) <= X_block.std(axis=0, dtype=np.float64)):
+                    x_shift = None
+                y_shift = y_block.mean(dtype=np.float64)
             elif X_block.shape[1] != d:
                 raise ValueError(f"Every block must have {d} features, as the first; got {X_block.shape[1]}.")
-            x_block = X_block - shift[0]  # float64 copy of this block only
-            y_block = y_block - shift[1]
+            x_block = X_block.astype(np.float64, copy=False) if x_shift is None else X_block - x_shift
+            y_block = y_block - y_shift
             num_examples += len(x_block)
-            sum_x += x_block.sum(axis=0)
             sum_y += y_block.sum()
             gram += x_block.T @ x_block  # numpy calls BLAS syrk for this product: half the flops of a gemm
-            moment += x_block.T @ y_block
-        if shift is None:
+            # Σx and Σx(y − ȳ₀) in one product, while the block is still in cache.
+            moments += x_block.T @ np.column_stack([np.ones(len(y_block)), y_block])
+        if d is None:
             return False
+        if not (np.isfinite(np.diag(gram)).all() and np.isfinite(moments).all() and np.isfinite(sum_y)):
+            if X is not None:  # scikit-learn's own message, naming the bad input
+                assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+                assert_all_finite(y, input_name="y", estimator_name=type(self).__name__)
+            raise ValueError("X or y is too large in magnitude: XᵀX overflows float64. Scale the data first.")
+        sum_x, moment = moments[:, 0], moments[:, 1].copy()
+        x_shift = np.zeros(d) if x_shift is None else x_shift
         self.n_features_in_ = d
 
-        # Centre exactly: subtract the (small) remaining means.
+        # Centre exactly: subtract the means that remain after the shifts.
         x_mean, y_mean = sum_x / num_examples, sum_y / num_examples
         gram -= num_examples * np.outer(x_mean, x_mean)
         moment -= num_examples * x_mean * y_mean
@@ -107,6 +122,6 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
             self.solver_ = "eigh"
         else:
             return False
-        self.intercept_ = float(shift[1] + y_mean - (shift[0] + x_mean) @ self.coef_)
+        self.intercept_ = float(y_shift + y_mean - (x_shift + x_mean) @ self.coef_)
         self.n_iter_ = 1
         return True

@@ -109,7 +109,9 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         net.to(device)
 
         loss = nn.MSELoss(reduction=self.reduction)
-        trainer = torch.optim.SGD(net.parameters(), lr=self.lr)
+        # foreach=False: the plain per-tensor update, the fastest for two small tensors; left at None,
+        # SGD would spend part of every step deciding between its update kernels.
+        trainer = torch.optim.SGD(net.parameters(), lr=self.lr, foreach=False)
 
         def parameters():
             return torch.cat([net[0].weight.detach().reshape(-1), net[0].bias.detach()])
