@@ -1,0 +1,248 @@
+"""Every performance figure of the package as a ratio measured in this one run: python benchmarks/run.py
+
+Each ratio times the two sides alternately, `--repeats` times each after a warm-up, and quotes the medians.
+Ratios, not absolute times, are the figures: on a shared machine both sides slow down together.
+`--quick` shrinks every size (a smoke run, not figures to quote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path[:0] = [ROOT, HERE]
+
+RESULTS = []  # (figure, new median s, baseline median s, ratio, bound)
+
+
+def alternate(new, baseline, repeats):
+    """Median seconds of `new` and of `baseline`, timed in turns (which goes first alternates) after a warm-up each."""
+    new(), baseline()
+    times = {new: [], baseline: []}
+    for round_ in range(repeats):
+        for fn in (new, baseline) if round_ % 2 == 0 else (baseline, new):
+            start = time.perf_counter()
+            fn()
+            times[fn].append(time.perf_counter() - start)
+    return statistics.median(times[new]), statistics.median(times[baseline])
+
+
+def report(figure, new_s, baseline_s, bound=None):
+    ratio = new_s / baseline_s
+    mark = "" if bound is None else ("  pass" if ratio <= bound else "  SHORT")
+    bound_text = "" if bound is None else f"  (bound <= {bound})"
+    print(f"  {figure:<58} {new_s * 1e3:10.2f} ms / {baseline_s * 1e3:10.2f} ms = {ratio:6.3f}{bound_text}{mark}")
+    RESULTS.append(
+        {"figure": figure, "new_seconds": new_s, "baseline_seconds": baseline_s, "ratio": ratio, "bound": bound}
+    )
+
+
+def environment():
+    import sklearn
+    import threadpoolctl
+    import torch
+
+    blas = threadpoolctl.threadpool_info()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, {platform.platform()}")
+    print(
+        f"versions: Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
+        f"scikit-learn {sklearn.__version__}"
+    )
+    print(
+        f"threads: torch {torch.get_num_threads()}, "
+        + ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in blas)
+        + f"; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
+    )
+
+
+def torch_loops(repeats):
+    import torch
+    from baselines import seed_notebook, textbook_scratch
+
+    from impls import TorchConciseRegressor, TorchScratchRegressor, synthetic_data
+
+    X, y = synthetic_data([2, -3.4], 4.2, 1000)
+    features, labels = torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)
+    # Same math: both sides must land on the seed's answer.
+    for fitted in (seed_notebook(features, labels)[0], TorchConciseRegressor().fit(X, y).coef_):
+        assert np.allclose(np.asarray(fitted), [2, -3.4], atol=0.01)
+    print("\ntorch, the seed's setting (1000 x 2, batch 10, 3 epochs, full-data loss each epoch):")
+    report(
+        "torch-concise fit / seed notebook loop",
+        *alternate(lambda: TorchConciseRegressor().fit(X, y), lambda: seed_notebook(features, labels), repeats),
+        bound=0.6,
+    )
+    report(
+        "torch-concise(use_dataloader=True) / seed notebook loop",
+        *alternate(
+            lambda: TorchConciseRegressor(use_dataloader=True).fit(X, y),
+            lambda: seed_notebook(features, labels),
+            repeats,
+        ),
+    )
+    report(
+        "torch-scratch fit / textbook from-scratch loop",
+        *alternate(lambda: TorchScratchRegressor().fit(X, y), lambda: textbook_scratch(features, labels), repeats),
+        bound=0.85,
+    )
+
+
+def closed_form(num_examples, num_features, repeats):
+    from sklearn.linear_model import LinearRegression
+
+    from impls import NumpyClosedFormRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((num_examples, num_features))
+    y = X @ rng.standard_normal(num_features) + 1.0 + 0.1 * rng.standard_normal(num_examples)
+    print(f"\nclosed form, {num_examples:,} x {num_features} float64, well-conditioned:")
+    ours = NumpyClosedFormRegressor().fit(X, y)
+    lstsq = np.linalg.lstsq(np.column_stack([X, np.ones(num_examples)]), y, rcond=None)[0]
+    theirs = np.append(ours.coef_, ours.intercept_)
+    print(f"  agreement with lstsq: max relative difference {np.max(np.abs(theirs - lstsq)) / np.max(np.abs(lstsq)):.1e}"
+          f" (bound 1e-8), solver {ours.solver_}")  # fmt: skip
+    fit = lambda: NumpyClosedFormRegressor().fit(X, y)  # noqa: E731
+    report(
+        "numpy-closed-form / LinearRegression",
+        *alternate(fit, lambda: LinearRegression().fit(X, y), repeats),
+        bound=0.1,
+    )
+    report(
+        "numpy-closed-form / numpy.linalg.lstsq on [X, 1]",
+        *alternate(fit, lambda: np.linalg.lstsq(np.column_stack([X, np.ones(num_examples)]), y, rcond=None), repeats),
+        bound=0.1,
+    )
+    fit_s, gram_s = alternate(fit, lambda: X.T @ X, repeats)
+    print(
+        f"  GEMM rate of the fit: {gram_s / fit_s:.0%} of this machine's X.T @ X rate ({gram_s * 1e3:.1f} ms for X.T @ X alone)"
+    )
+
+    # An ill-conditioned and a rank-deficient design: the fallback must give lstsq's answer.
+    for label, column in [
+        ("ill-conditioned (cond ~1e7)", X[:, 0] + 1e-7 * X[:, 2]),
+        ("rank-deficient", X[:, 0] - X[:, 1]),
+    ]:
+        bad = X[: num_examples // 10].copy()
+        bad[:, -1] = column[: len(bad)]
+        target = y[: len(bad)]
+        est = NumpyClosedFormRegressor().fit(bad, target)
+        reference = np.linalg.lstsq(bad - bad.mean(axis=0), target - target.mean(), rcond=None)[0]
+        print(f"  {label} at {len(bad):,} x {num_features}: solver {est.solver_}, max relative difference to lstsq "
+              f"{np.max(np.abs(est.coef_ - reference)) / np.max(np.abs(reference)):.1e}")  # fmt: skip
+        report(f"  {label}: numpy-closed-form / lstsq on [X, 1]",
+               *alternate(lambda: NumpyClosedFormRegressor().fit(bad, target),
+                          lambda: np.linalg.lstsq(np.column_stack([bad, np.ones(len(bad))]), target, rcond=None), repeats))  # fmt: skip
+
+
+def memory(num_examples, num_features, chunk_sizes):
+    print(f"\npeak memory beyond X and y ({num_examples:,} x {num_features} float64, each in a fresh process):")
+    size_mb = num_examples * (num_features + 1) * 8 / 2**20
+    for method in ["numpy-closed-form", "LinearRegression", "lstsq"]:
+        extra = _probe(method, num_examples, num_features)["extra_mb"]
+        print(f"  {method:<20} {extra:8.1f} MB  ({extra / size_mb:.2f} x the data's {size_mb:.0f} MB)")
+    print("  fit_blocks on a stream of 16384-row blocks, 20 features (memory stays flat as n grows):")
+    for n in chunk_sizes:
+        probe = _probe("blocks", n, 20)
+        print(f"    n = {n:>11,}: {probe['extra_mb']:6.1f} MB beyond the start, {probe['seconds']:.2f} s")
+
+
+def _probe(method, num_examples, num_features):
+    done = subprocess.run(
+        [sys.executable, os.path.join(HERE, "memory_probe.py"), method, str(num_examples), str(num_features)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def sklearn_wrapper(repeats):
+    from sklearn.linear_model import SGDRegressor
+
+    from impls import SklearnSGDRegressor, synthetic_data
+
+    print("\nscikit-learn SGD, the wrapper (loss curve included) against a bare SGDRegressor with the same settings:")
+    for num_examples, num_features, bound in [(100_000, 10, 1.2), (1000, 2, None)]:
+        X, y = synthetic_data(np.linspace(-2, 2, num_features), 4.2, num_examples, dtype=np.float64)
+        bare = SGDRegressor(penalty=None, learning_rate="constant", eta0=0.006, max_iter=3, tol=None, random_state=0)
+        report(
+            f"sklearn-sgd / bare SGDRegressor.fit at {num_examples:,} x {num_features}",
+            *alternate(lambda: SklearnSGDRegressor().fit(X, y), lambda: bare.fit(X, y), repeats),
+            bound=bound,
+        )
+
+
+def processes(repeats):
+    print("\nwhole fresh processes (imports included), alternated:")
+    seed = [sys.executable, os.path.join(HERE, "seed_notebook.py")]
+    compare_all = [sys.executable, os.path.join(ROOT, "compare.py")]
+    compare_numpy = compare_all + ["--impl", "numpy-closed-form"]
+
+    def runner(command):
+        return lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+    report("python compare.py (4 implementations) / seed notebook script",
+           *alternate(runner(compare_all), runner(seed), repeats), bound=1.6)  # fmt: skip
+    report("python compare.py --impl numpy-closed-form / seed script",
+           *alternate(runner(compare_numpy), runner(seed), repeats), bound=0.6)  # fmt: skip
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, compare; compare.main(['--impl', 'numpy-closed-form', '--repeats', '1']);"
+         "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    print(f"  with --impl numpy-closed-form, {probe.stderr.strip()}")
+
+
+def scaling(sizes, dims):
+    print(
+        "\nscaling: seconds per epoch (iterative, batch 10) or per fit (closed form), and peak memory beyond the data"
+    )
+    print("  (each implementation and d in a fresh process; n grows by 10x, so linear cost grows by 10x)")
+    print(f"  {'implementation':<18} {'d':>4} " + " ".join(f"{'n=' + format(n, ','):>22}" for n in sizes))
+    for name in ["torch-concise", "torch-scratch", "numpy-closed-form", "sklearn-sgd"]:
+        for d in dims:
+            done = subprocess.run(
+                [sys.executable, os.path.join(HERE, "memory_probe.py"), "scaling", name, str(d), *map(str, sizes)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            cells = [f"{row['seconds']:9.4f} s {row['extra_mb']:7.1f} MB" for row in json.loads(done.stdout)]
+            print(f"  {name:<18} {d:>4} " + " ".join(f"{cell:>22}" for cell in cells))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: checks that it runs")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed runs of each side (default 15; 3 with --quick)"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the ratios to this JSON file")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 15)
+    environment()
+    torch_loops(repeats)
+    closed_form(20_000 if args.quick else 1_000_000, 50, repeats)
+    memory(20_000 if args.quick else 1_000_000, 50, [10**4, 10**5] if args.quick else [10**5, 10**6, 10**7])
+    sklearn_wrapper(repeats)
+    processes(2 if args.quick else 5)
+    scaling([10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6], [2, 10] if args.quick else [2, 10, 100])
+    short = [r["figure"] for r in RESULTS if r["bound"] is not None and r["ratio"] > r["bound"]]
+    print(f"\n{sum(r['bound'] is not None for r in RESULTS) - len(short)} of {sum(r['bound'] is not None for r in RESULTS)} bounds hold"
+          + (f"; short: {', '.join(short)}" if short else ""))  # fmt: skip
+    print(f"(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(RESULTS, file, indent=2)
+    return 1 if short else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
