@@ -136,18 +136,10 @@ class Comparison:
         return out.getvalue()
 
     def to_markdown(self) -> str:
-        header, rows = self._cells()
-        escaped = [[cell.replace("|", "\\|") for cell in row] for row in [header, *rows]]
-        lines = ["| " + " | ".join(row) + " |" for row in escaped]
-        lines.insert(1, "|" + "|".join("---" for _ in header) + "|")
-        return "\n".join(lines + [""] + [f"- {note}" for note in self._notes()]) + "\n"
+        return markdown_table(*self._cells(), self._notes())
 
     def to_table(self) -> str:
-        header, rows = self._cells()
-        widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
-        lines.insert(1, "  ".join("-" * width for width in widths))
-        return "\n".join(lines + [""] + self._notes()) + "\n"
+        return text_table(*self._cells(), self._notes())
 
     def render(self, fmt: str = "table") -> str:
         return {"table": self.to_table, "markdown": self.to_markdown, "json": self.to_json, "csv": self.to_csv}[fmt]()
@@ -473,6 +465,21 @@ def _progress(total: int, enabled: bool):
 # Formatting and writing
 
 
+def text_table(header: list[str], rows: list[list[str]], notes: list[str]) -> str:
+    """Columns padded to their widest cell, a rule under the header, then the notes."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines + [""] + notes) + "\n"
+
+
+def markdown_table(header: list[str], rows: list[list[str]], notes: list[str]) -> str:
+    escaped = [[cell.replace("|", "\\|") for cell in row] for row in [header, *rows]]
+    lines = ["| " + " | ".join(row) + " |" for row in escaped]
+    lines.insert(1, "|" + "|".join("---" for _ in header) + "|")
+    return "\n".join(lines + [""] + [f"- {note}" for note in notes]) + "\n"
+
+
 def _finite_or_null(value):
     """Non-finite floats become None (null in JSON, an empty cell in CSV), recursively."""
     if isinstance(value, float):
@@ -576,8 +583,7 @@ def plot_comparison(result: Comparison, path: str) -> None:
     path_axis.set(xlabel=labels[0], ylabel=labels[1], title="Parameter paths over log10 training-loss contours")
     path_axis.legend()
     fig.tight_layout()
-    write_atomically(path, lambda temporary: fig.savefig(temporary, format="png", dpi=110))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -660,6 +666,102 @@ def run_report(argv) -> int:
     return 0
 
 
+def render_study(study: dict, fmt: str) -> str:
+    """A study from impls.study as a table, markdown, JSON or CSV; keys starting with '_' hold plot data only."""
+    public = {key: value for key, value in study.items() if not key.startswith("_")}
+    records = [
+        {key: value for key, value in row.items() if not key.startswith("_")}
+        for row in study.get("pairs", study.get("rows"))
+    ]
+    if fmt == "json":
+        payload = public | {"pairs" if "pairs" in study else "rows": records}
+        return json.dumps(_finite_or_null(payload), indent=2, allow_nan=False) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(_finite_or_null(records))
+        return out.getvalue()
+    explained = "why" in records[0]
+    header = [key for key in records[0] if key != "why"]
+    if explained:
+        header = ["#"] + header
+    rows = [
+        ([str(i)] if explained else []) + [_cell(record[key]) for key in header if key != "#"]
+        for i, record in enumerate(records, 1)
+    ]
+    config = ", ".join(f"{key} {value}" for key, value in study["config"].items())
+    notes = [f"{study['study']}: {config}"]
+    notes += [f"#{i} {record['why']}" for i, record in enumerate(records, 1)] if explained else []
+    return (markdown_table if fmt == "markdown" else text_table)(header, rows, notes)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "0" if value == 0 else (f"{value:.3g}" if 1e-3 <= abs(value) < 1e4 else f"{value:.2e}")
+    return "-" if value is None else str(value)
+
+
+def run_study(argv) -> int:
+    from impls import study
+
+    parser = _Parser(prog=f"compare.py {argv[0]}", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                     description="The seed's exercise (equivalences) and the book's other exercises (sweep KIND).")  # fmt: skip
+    add = parser.add_argument
+    if argv[0] == "equivalences":
+        add("--num-examples", type=int, default=1000, help="examples; the uneven pairs use this plus half a batch")
+        add("--batch-size", type=int, default=10, help="minibatch size B")
+        add("--lr", type=float, default=0.03, help="the seed's learning rate a (MSE averaged over the batch)")
+        add("--num-epochs", type=int, default=3, help="passes over the data")
+    else:
+        add("kind", choices=["lr-batch", "data-size", "init"], help="which sweep")
+        add("--impl", default="torch-concise", choices=["torch-concise", "torch-scratch", "sklearn-sgd"],
+            help="implementation of the lr-batch sweep")  # fmt: skip
+    add("--seed", type=int, default=0, help="seeds the data, the initial weights and the minibatch order")
+    add("--format", default="table", choices=["table", "markdown", "json", "csv"], help="output format")
+    add("--output", metavar="PATH", help="write the report to PATH (whole or not at all) instead of standard output")
+    add("--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)")
+    add("--debug", action="store_true", help="show the traceback of an error instead of one line")
+    args = parser.parse_args(argv[1:])
+    if args.plot:
+        _check_can_plot(args.plot)
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be an integer in [0, 2**32); got {args.seed}")
+    if argv[0] == "equivalences":
+        _check_config(
+            ["numpy-closed-form"],
+            args.num_examples,
+            0.01,
+            args.batch_size,
+            args.lr,
+            args.num_epochs,
+            args.seed,
+            1,
+            "cpu",
+            "float32",
+        )
+        result = study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
+                                    num_epochs=args.num_epochs, seed=args.seed)  # fmt: skip
+        draw = study.plot_equivalences
+    elif args.kind == "lr-batch":
+        result, draw = study.sweep_lr_batch(impl=args.impl, seed=args.seed), study.plot_lr_batch
+    elif args.kind == "data-size":
+        result, draw = study.sweep_data_size(seeds=tuple(range(args.seed, args.seed + 5))), study.plot_data_size
+    else:
+        result, draw = study.sweep_init(seed=args.seed), study.plot_init
+    write_text(args.output, render_study(result, args.format))
+    if args.plot:
+        save_figure(draw(result), args.plot)
+    return 0
+
+
+def save_figure(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    write_atomically(path, lambda temporary: fig.savefig(temporary, format="png", dpi=110))
+    plt.close(fig)
+
+
 def _check_can_plot(path: str) -> None:
     if not path.lower().endswith(".png"):
         raise UsageError(f"--plot must name a .png file; got {path!r}")
@@ -673,10 +775,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
-        if argv[:1] == ["equivalences"] or argv[:1] == ["sweep"]:
-            from impls import study
-
-            return study.main(argv)
+        if argv[:1] in (["equivalences"], ["sweep"]):
+            return run_study(argv)
         return run_report(argv)
     except UsageError as exc:
         if debug:

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 LR = [Interval(Real, 0, None, closed="neither")]
 BATCH_SIZE = [Interval(Integral, 1, None, closed="left")]
 NUM_EPOCHS = [Interval(Integral, 0, None, closed="left")]
+INIT_STD = [Interval(Real, 0, None, closed="left")]
 RANDOM_STATE = [Interval(Integral, 0, 2**32 - 1, closed="both"), None]
 TORCH_DTYPE = [StrOptions({"float32", "float64"})]
 BOOLEAN = ["boolean"]

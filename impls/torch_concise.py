@@ -16,6 +16,7 @@ from torch.utils import data
 from impls._base import (
     BATCH_SIZE,
     BOOLEAN,
+    INIT_STD,
     LR,
     NUM_EPOCHS,
     RANDOM_STATE,
@@ -39,6 +40,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
     num_epochs : passes over the data.
     reduction : ``"mean"`` (the seed) or ``"sum"`` (its exercise: the same steps need ``lr / batch_size``).
     random_state : seeds one local ``torch.Generator`` for the initial weights and the minibatch order.
+    init_std : the initial weights are drawn from N(0, init_std²) (the seed's 0.01; 0 gives zeros); the bias starts at 0.
     device : torch device to train on; the data are moved there once.
     dtype : ``"float32"`` (the seed's) or ``"float64"``; the arithmetic of training is done in it.
     use_dataloader : draw batches with ``torch.utils.data.DataLoader`` as the seed does (for data that
@@ -57,6 +59,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         "num_epochs": NUM_EPOCHS,
         "reduction": [StrOptions({"mean", "sum"})],
         "random_state": RANDOM_STATE,
+        "init_std": INIT_STD,
         "device": [str],
         "dtype": TORCH_DTYPE,
         "use_dataloader": BOOLEAN,
@@ -71,6 +74,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         num_epochs=3,
         reduction="mean",
         random_state=0,
+        init_std=0.01,
         device="cpu",
         dtype="float32",
         use_dataloader=False,
@@ -81,6 +85,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.num_epochs = num_epochs
         self.reduction = reduction
         self.random_state = random_state
+        self.init_std = init_std
         self.device = device
         self.dtype = dtype
         self.use_dataloader = use_dataloader
@@ -104,7 +109,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         # The model: one fully connected layer. skip_init builds it without drawing the default
         # initial weights from the global RNG; the seed's N(0, 0.01²) and zero bias come from our generator.
         net = nn.Sequential(nn.utils.skip_init(nn.Linear, X.shape[1], 1, dtype=dtype))
-        nn.init.normal_(net[0].weight, mean=0.0, std=0.01, generator=generator)
+        nn.init.normal_(net[0].weight, mean=0.0, std=self.init_std, generator=generator)
         nn.init.zeros_(net[0].bias)
         net.to(device)
 

@@ -13,6 +13,7 @@ from sklearn.utils.validation import validate_data
 from impls._base import (
     BATCH_SIZE,
     BOOLEAN,
+    INIT_STD,
     LR,
     NUM_EPOCHS,
     RANDOM_STATE,
@@ -54,7 +55,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
     ----------
     lr : learning rate for the ½-squared loss. The same steps as ``TorchConciseRegressor(lr=a)``
         (whose MSE has no ½) need ``lr=2a`` here.
-    batch_size, num_epochs, random_state, device, dtype, record_steps : as for ``TorchConciseRegressor``;
+    batch_size, num_epochs, random_state, init_std, device, dtype, record_steps : as for ``TorchConciseRegressor``;
         with the same ``random_state`` both start from the same parameters and draw the same batches.
 
     Attributes
@@ -67,6 +68,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         "batch_size": BATCH_SIZE,
         "num_epochs": NUM_EPOCHS,
         "random_state": RANDOM_STATE,
+        "init_std": INIT_STD,
         "device": [str],
         "dtype": TORCH_DTYPE,
         "record_steps": BOOLEAN,
@@ -79,6 +81,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         batch_size=10,
         num_epochs=3,
         random_state=0,
+        init_std=0.01,
         device="cpu",
         dtype="float32",
         record_steps=False,
@@ -87,6 +90,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.batch_size = batch_size
         self.num_epochs = num_epochs
         self.random_state = random_state
+        self.init_std = init_std
         self.device = device
         self.dtype = dtype
         self.record_steps = record_steps
@@ -102,8 +106,8 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         features = torch.as_tensor(X, dtype=dtype).to(device)
         labels = torch.as_tensor(y, dtype=dtype).reshape(-1, 1).to(device)
 
-        # Initialise the parameters: w ~ N(0, 0.01²), b = 0.
-        w = torch.normal(0.0, 0.01, size=(X.shape[1], 1), generator=generator, dtype=dtype).to(device)
+        # Initialise the parameters: w ~ N(0, init_std²) (the book's 0.01), b = 0.
+        w = torch.normal(0.0, self.init_std, size=(X.shape[1], 1), generator=generator, dtype=dtype).to(device)
         b = torch.zeros(1, dtype=dtype, device=device)
         w.requires_grad_(True)
         b.requires_grad_(True)
