@@ -533,29 +533,32 @@ def write_text(path: str | None, text: str) -> None:
 
 
 def plot_comparison(result: Comparison, path: str) -> None:
-    """Loss per epoch (log scale, noise floor drawn) and the paths of (w1, w2) over the training-loss contours."""
-    import matplotlib
+    """Training MSE at every step (log scale, noise floor drawn) and the paths of (w1, w2) over the loss contours."""
+    from impls.study import path_mse, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (loss_axis, path_axis) = plt.subplots(1, 2, figsize=(12, 5))
-    for name, curve in result.curves.items():
-        if curve.get("loss_curve"):
-            epochs = range(1, len(curve["loss_curve"]) + 1)
-            loss_axis.plot(epochs, curve["loss_curve"], marker="o", label=name)
-    if result.reference["noise_floor_mse"] is not None:
-        loss_axis.axhline(result.reference["noise_floor_mse"], color="grey", linestyle="--", label="noise floor σ²")
-    loss_axis.axhline(result.reference["train_mse"], color="black", linestyle=":", label="least squares")
-    loss_axis.set(yscale="log", xlabel="epoch", ylabel="training MSE", title="Loss after each epoch")
-    loss_axis.legend()
-
-    coef = np.array(result.reference["coef"])
+    X, y = result.data
+    keep = slice(None, None, max(1, len(X) // 5000))  # losses for the picture need only a sample of the rows
+    X, y = X[keep].astype(np.float64), y[keep].astype(np.float64)
     paths = {
         name: np.column_stack([c["coef_path"], c["intercept_path"]])
         for name, c in result.curves.items()
         if "coef_path" in c
     }
+    for name, trail in paths.items():
+        epochs = np.linspace(0, len(result.curves[name]["loss_curve"]), len(trail))
+        stride = max(1, len(trail) // 2000)
+        per_step = len(trail) > len(result.curves[name]["loss_curve"]) + 1
+        loss_axis.plot(epochs[::stride], path_mse(X, y, trail[::stride]), marker=None if per_step else "o",
+                       label=name + (" (every step)" if per_step else " (every epoch)"))  # fmt: skip
+    if result.reference["noise_floor_mse"] is not None:
+        loss_axis.axhline(result.reference["noise_floor_mse"], color="grey", linestyle="--", label="noise floor σ²")
+    loss_axis.axhline(result.reference["train_mse"], color="black", linestyle=":", label="least squares")
+    loss_axis.set(yscale="log", xlabel="epoch", ylabel="training MSE", title="Training loss along the way")
+    loss_axis.legend()
+
+    coef = np.array(result.reference["coef"])
     # Axes: (w1, w2) with the other parameters at the optimum, or (w1, b) when there is a single feature.
     axes = (0, 1)
     optimum = np.append(coef, result.reference["intercept"])
@@ -565,12 +568,9 @@ def plot_comparison(result: Comparison, path: str) -> None:
     grid_a, grid_b = np.meshgrid(
         np.linspace(low[0] - pad[0], high[0] + pad[0], 120), np.linspace(low[1] - pad[1], high[1] + pad[1], 120)
     )
-    X, y = result.data
-    keep = slice(None, None, max(1, len(X) // 5000))  # the contours need only a sample of the rows
-    X, y = X[keep].astype(np.float64), y[keep].astype(np.float64)
     theta = np.tile(optimum, (grid_a.size, 1))
     theta[:, axes[0]], theta[:, axes[1]] = grid_a.ravel(), grid_b.ravel()
-    losses = np.mean((X @ theta[:, :-1].T + theta[:, -1] - y[:, None]) ** 2, axis=0).reshape(grid_a.shape)
+    losses = path_mse(X, y, theta).reshape(grid_a.shape)
     path_axis.contour(grid_a, grid_b, np.log10(losses), levels=20, cmap="viridis", linewidths=0.7)
     for name, trail in paths.items():
         path_axis.plot(
@@ -756,10 +756,10 @@ def run_study(argv) -> int:
 
 
 def save_figure(fig, path: str) -> None:
-    import matplotlib.pyplot as plt
-
     write_atomically(path, lambda temporary: fig.savefig(temporary, format="png", dpi=110))
-    plt.close(fig)
+    from impls.study import pyplot
+
+    pyplot().close(fig)
 
 
 def _check_can_plot(path: str) -> None:

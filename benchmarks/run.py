@@ -26,12 +26,19 @@ sys.path[:0] = [ROOT, HERE]
 RESULTS = []  # (figure, new median s, baseline median s, ratio, bound)
 
 
-def alternate(new, baseline, repeats):
-    """Median seconds of `new` and of `baseline`, timed in turns (which goes first alternates) after a warm-up each."""
+def alternate(new, baseline, repeats, settle=0.0):
+    """Median seconds of `new` and of `baseline`, timed in turns (which goes first alternates) after a warm-up each.
+
+    `settle` seconds of sleep before each timed call let the previous call's BLAS threads go idle: numpy and
+    scipy each bring an OpenBLAS whose threads spin for a while after a call, and on two cores the threads
+    of one still spinning take a core from the other (measured here: +50% on an 85 ms closed-form fit
+    timed right after LinearRegression, whose lstsq runs in scipy's OpenBLAS).
+    """
     new(), baseline()
     times = {new: [], baseline: []}
     for round_ in range(repeats):
         for fn in (new, baseline) if round_ % 2 == 0 else (baseline, new):
+            time.sleep(settle)
             start = time.perf_counter()
             fn()
             times[fn].append(time.perf_counter() - start)
@@ -115,15 +122,20 @@ def closed_form(num_examples, num_features, repeats):
     fit = lambda: NumpyClosedFormRegressor().fit(X, y)  # noqa: E731
     report(
         "numpy-closed-form / LinearRegression",
-        *alternate(fit, lambda: LinearRegression().fit(X, y), repeats),
+        *alternate(fit, lambda: LinearRegression().fit(X, y), repeats, settle=0.3),
         bound=0.1,
     )
     report(
         "numpy-closed-form / numpy.linalg.lstsq on [X, 1]",
-        *alternate(fit, lambda: np.linalg.lstsq(np.column_stack([X, np.ones(num_examples)]), y, rcond=None), repeats),
+        *alternate(
+            fit,
+            lambda: np.linalg.lstsq(np.column_stack([X, np.ones(num_examples)]), y, rcond=None),
+            repeats,
+            settle=0.3,
+        ),
         bound=0.1,
     )
-    fit_s, gram_s = alternate(fit, lambda: X.T @ X, repeats)
+    fit_s, gram_s = alternate(fit, lambda: X.T @ X, repeats, settle=0.3)
     print(
         f"  GEMM rate of the fit: {gram_s / fit_s:.0%} of this machine's X.T @ X rate ({gram_s * 1e3:.1f} ms for X.T @ X alone)"
     )
@@ -142,7 +154,8 @@ def closed_form(num_examples, num_features, repeats):
               f"{np.max(np.abs(est.coef_ - reference)) / np.max(np.abs(reference)):.1e}")  # fmt: skip
         report(f"  {label}: numpy-closed-form / lstsq on [X, 1]",
                *alternate(lambda: NumpyClosedFormRegressor().fit(bad, target),
-                          lambda: np.linalg.lstsq(np.column_stack([bad, np.ones(len(bad))]), target, rcond=None), repeats))  # fmt: skip
+                          lambda: np.linalg.lstsq(np.column_stack([bad, np.ones(len(bad))]), target, rcond=None),
+                          repeats, settle=0.3))  # fmt: skip
 
 
 def memory(num_examples, num_features, chunk_sizes):
@@ -176,7 +189,7 @@ def sklearn_wrapper(repeats):
         bare = SGDRegressor(penalty=None, learning_rate="constant", eta0=0.006, max_iter=3, tol=None, random_state=0)
         report(
             f"sklearn-sgd / bare SGDRegressor.fit at {num_examples:,} x {num_features}",
-            *alternate(lambda: SklearnSGDRegressor().fit(X, y), lambda: bare.fit(X, y), repeats),
+            *alternate(lambda: SklearnSGDRegressor().fit(X, y), lambda: bare.fit(X, y), repeats, settle=0.05),
             bound=bound,
         )
 

@@ -6,6 +6,7 @@ Each step: (w, b) ← (w, b) − η · ∇ ½ (x_iᵀw + b − y_i)², with η =
 from __future__ import annotations
 
 import numpy as np
+import sklearn
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import SGDRegressor
 from sklearn.utils.validation import validate_data
@@ -87,8 +88,11 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         self.loss_curve_, self.diverged_ = [], False
         for epoch in range(1, self.num_epochs + 1):
             try:
-                sgd.partial_fit(X, y)
-                epoch_loss = float(np.mean((X @ sgd.coef_ + sgd.intercept_[0] - y) ** 2))
+                # X and y were checked once above; assume_finite spares each epoch a pass to check them again.
+                with sklearn.config_context(assume_finite=True):
+                    sgd.partial_fit(X, y)
+                with np.errstate(over="ignore", invalid="ignore"):  # a blown-up fit is caught just below
+                    epoch_loss = float(np.mean((X @ sgd.coef_ + sgd.intercept_[0] - y) ** 2))
             except (ValueError, FloatingPointError):  # SGDRegressor's "Floating-point under-/overflow"
                 epoch_loss = float("inf")
             self.loss_curve_.append(epoch_loss)

@@ -208,7 +208,8 @@ def sweep_init(
 # Pictures (matplotlib is imported only here, and only when a plot is asked for)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot, drawing to files only (never a window); imported on the first plot asked for."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -218,7 +219,7 @@ def _pyplot():
 
 
 def plot_equivalences(study: dict):
-    plt = _pyplot()
+    plt = pyplot()
     pairs = study["pairs"]
     fig, axes = plt.subplots(2, len(pairs), figsize=(3.6 * len(pairs), 7), squeeze=False)
     floor = 1e-12
@@ -250,7 +251,7 @@ def _wrap(text, width):
 
 
 def plot_lr_batch(study: dict):
-    plt = _pyplot()
+    plt = pyplot()
     lrs, batch_sizes = study["_axes"]
     grid = np.full((len(batch_sizes), len(lrs)), np.nan)
     for row in study["rows"]:
@@ -270,7 +271,7 @@ def plot_lr_batch(study: dict):
 
 
 def plot_data_size(study: dict):
-    plt = _pyplot()
+    plt = pyplot()
     sizes = [row["num_examples"] for row in study["rows"]]
     fig, axis = plt.subplots(figsize=(7, 5))
     for name in ("torch-concise", "torch-scratch", "numpy-closed-form", "sklearn-sgd"):
@@ -284,7 +285,7 @@ def plot_data_size(study: dict):
 
 
 def plot_init(study: dict):
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     per_epoch = study["_steps_per_epoch"]
     for axis, name in zip(axes, ("torch-concise", "torch-scratch")):
