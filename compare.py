@@ -186,7 +186,8 @@ class Comparison:
     def _notes(self) -> list[str]:
         c, ref, env = self.config, self.reference, self.environment
         notes = [
-            f"data: {c['data']}, {c['num_examples']} examples x {c['num_features']} features, {c['dtype']}; "
+            f"data: {c['data']}, {c['num_examples']} examples x {c['num_features']} features, {c['data_dtype']} "
+            f"(torch arithmetic in {c['dtype']}); "
             f"batch {c['batch_size']}, lr {c['lr']}, {c['num_epochs']} epochs, seed {c['seed']}",
             f"least squares on this sample (numpy.linalg.lstsq): train MSE {ref['train_mse']:.3e}, "
             f"w {_numbers(ref['coef'], '{:.4f}')}, b {ref['intercept']:.4f}",
@@ -248,7 +249,7 @@ def compare(
         X_test, y_test = synthetic_data(true_w, true_b, NUM_TEST, noise=noise, random_state=[seed, 1], dtype=np_dtype)
         data_name = data_name or "synthetic"
     else:
-        X, y = _check_arrays(X, y, np_dtype)
+        X, y = _check_arrays(X, y)  # kept in float64: --dtype sets only the torch implementations' arithmetic
         X_test = y_test = None
         noise = None
         data_name = data_name or "user arrays"
@@ -271,6 +272,7 @@ def compare(
         "repeats": repeats,
         "device": device,
         "dtype": dtype,
+        "data_dtype": str(X.dtype),
         "num_test": None if X_test is None else NUM_TEST,
     }
     reference = _least_squares_reference(X, y, noise)
@@ -322,11 +324,11 @@ def _is_real(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-def _check_arrays(X, y, dtype):
+def _check_arrays(X, y):
     from sklearn.utils.validation import check_X_y
 
     try:
-        return check_X_y(X, y, dtype=dtype, y_numeric=True)
+        return check_X_y(X, y, dtype=np.float64, y_numeric=True)
     except ValueError as exc:
         raise UsageError(f"X and y: {str(exc).splitlines()[0]}") from None
 
@@ -590,6 +592,15 @@ def plot_comparison(result: Comparison, path: str) -> None:
 # The command line
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where there is none to show (the help says what happens then)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on standard error and exit status 2."""
 
@@ -603,7 +614,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Fit linear regression four ways on the same data and compare estimates, losses and times. "
         "Defaults reproduce the seed notebook: y = Xw + b + noise, w = [2, -3.4], b = 4.2, 1000 examples, "
         "noise 0.01, minibatches of 10, lr 0.03, 3 epochs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     add = parser.add_argument
     add(
@@ -629,7 +640,10 @@ def _parser() -> argparse.ArgumentParser:
     add("--repeats", type=int, default=5, help="timed fits per implementation, after one untimed warm-up")
     add("--device", default="cpu", help="torch device of the torch implementations (cpu, cuda)")
     add(
-        "--dtype", default="float32", choices=["float32", "float64"], help="dtype of the data and of torch's arithmetic"
+        "--dtype",
+        default="float32",
+        choices=["float32", "float64"],
+        help="dtype of the synthetic data and of torch's arithmetic",
     )
     add("--data", metavar="FILE.csv", help="fit your own CSV (header row) instead of synthetic data; needs --target")
     add("--target", metavar="COLUMN", help="the CSV column to predict; the other columns are features")
@@ -705,7 +719,7 @@ def _cell(value) -> str:
 def run_study(argv) -> int:
     from impls import study
 
-    parser = _Parser(prog=f"compare.py {argv[0]}", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = _Parser(prog=f"compare.py {argv[0]}", formatter_class=_HelpFormatter,
                      description="The seed's exercise (equivalences) and the book's other exercises (sweep KIND).")  # fmt: skip
     add = parser.add_argument
     if argv[0] == "equivalences":

@@ -210,3 +210,12 @@ def test_works_in_pipeline_cross_validation_and_grid_search(name, seed_data):
 def test_scikit_learn_conformance(estimator, check):
     # No check is expected to fail: every one of scikit-learn's checks applies and passes.
     check(estimator)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU on this machine")
+@pytest.mark.parametrize("name", ["torch-concise", "torch-scratch"])
+def test_cuda_fit_matches_the_cpu_fit(name, seed_data):
+    cpu = IMPLEMENTATIONS[name]().fit(*seed_data)
+    gpu = IMPLEMENTATIONS[name](device="cuda").fit(*seed_data)
+    np.testing.assert_allclose(gpu.coef_, cpu.coef_, atol=1e-4)
+    assert gpu.intercept_ == pytest.approx(cpu.intercept_, abs=1e-4)
