@@ -82,8 +82,9 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
                 y_shift = y_block.mean(dtype=np.float64)
             elif X_block.shape[1] != d:
                 raise ValueError(f"Every block must have {d} features, as the first; got {X_block.shape[1]}.")
-            x_block = X_block.astype(np.float64, copy=False) if x_shift is None else X_block - x_shift
-            y_block = y_block - y_shift
+            with np.errstate(invalid="ignore"):  # a NaN or inf in the input is reported after the loop
+                x_block = X_block.astype(np.float64, copy=False) if x_shift is None else X_block - x_shift
+                y_block = y_block - y_shift
             num_examples += len(x_block)
             sum_y += y_block.sum()
             gram += x_block.T @ x_block  # numpy calls BLAS syrk for this product: half the flops of a gemm

@@ -85,7 +85,7 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         coef, intercept = np.zeros(X.shape[1]), 0.0
         initial_loss = float(np.mean((y - intercept) ** 2))
         path = [np.append(coef, intercept)]
-        self.loss_curve_, self.diverged_ = [], False
+        loss_curve, diverged = [], False
         for epoch in range(1, self.num_epochs + 1):
             try:
                 # X and y were checked once above; assume_finite spares each epoch a pass to check them again.
@@ -95,16 +95,16 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
                     epoch_loss = float(np.mean((X @ sgd.coef_ + sgd.intercept_[0] - y) ** 2))
             except (ValueError, FloatingPointError):  # SGDRegressor's "Floating-point under-/overflow"
                 epoch_loss = float("inf")
-            self.loss_curve_.append(epoch_loss)
+            loss_curve.append(epoch_loss)
             if has_diverged(epoch_loss, initial_loss):
-                self.diverged_ = True
+                diverged = True
                 warn_diverged(self, epoch, epoch_loss)
                 break
             coef, intercept = sgd.coef_.copy(), float(sgd.intercept_[0])
             path.append(np.append(coef, intercept))
 
         self.coef_, self.intercept_ = coef, intercept
-        self.n_iter_ = len(self.loss_curve_)
+        self.loss_curve_, self.diverged_, self.n_iter_ = loss_curve, diverged, len(loss_curve)
         if self.record_steps:
             path = np.array(path)
             self.coef_path_, self.intercept_path_ = path[:, :-1], path[:, -1]

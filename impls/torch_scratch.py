@@ -121,7 +121,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
 
         path = [parameters()] if self.record_steps else None
         kept, initial_loss = parameters(), training_mse()
-        self.loss_curve_, self.diverged_ = [], False
+        loss_curve, diverged = [], False
         for epoch in range(1, self.num_epochs + 1):
             for X_batch, y_batch in minibatches(features, labels, self.batch_size, generator):
                 l = squared_loss(linreg(X_batch, w, b), y_batch)
@@ -129,16 +129,16 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
                 sgd([w, b], self.lr, len(X_batch))
                 if path is not None:
                     path.append(parameters())
-            self.loss_curve_.append(training_mse())
-            if has_diverged(self.loss_curve_[-1], initial_loss):
-                self.diverged_ = True
-                warn_diverged(self, epoch, self.loss_curve_[-1])
+            loss_curve.append(training_mse())
+            if has_diverged(loss_curve[-1], initial_loss):
+                diverged = True
+                warn_diverged(self, epoch, loss_curve[-1])
                 break
             kept = parameters()
 
         kept = kept.cpu().numpy().astype(np.float64)
         self.coef_, self.intercept_ = kept[:-1], float(kept[-1])
-        self.n_iter_ = len(self.loss_curve_)
+        self.loss_curve_, self.diverged_, self.n_iter_ = loss_curve, diverged, len(loss_curve)
         if path is not None:
             path = torch.stack(path).cpu().numpy().astype(np.float64)
             self.coef_path_, self.intercept_path_ = path[:, :-1], path[:, -1]
