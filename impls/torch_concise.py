@@ -106,9 +106,12 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
                 data.TensorDataset(features, labels), self.batch_size, shuffle=True, generator=generator
             )
 
-        # The model: one fully connected layer. skip_init builds it without drawing the default
-        # initial weights from the global RNG; the seed's N(0, 0.01²) and zero bias come from our generator.
-        net = nn.Sequential(nn.utils.skip_init(nn.Linear, X.shape[1], 1, dtype=dtype))
+        # The model: one fully connected layer. nn.Linear draws default weights from the global RNG;
+        # fork_rng puts its state back, so fitting leaves the caller's torch.manual_seed stream untouched.
+        # (nn.utils.skip_init would avoid the draw but costs 0.6 s of imports on first use.)
+        # The seed's N(0, 0.01²) weights and zero bias then come from our own generator.
+        with torch.random.fork_rng(devices=[]):
+            net = nn.Sequential(nn.Linear(X.shape[1], 1, dtype=dtype))
         nn.init.normal_(net[0].weight, mean=0.0, std=self.init_std, generator=generator)
         nn.init.zeros_(net[0].bias)
         net.to(device)

@@ -220,3 +220,10 @@ def test_cuda_fit_matches_the_cpu_fit(name, seed_data):
     gpu = IMPLEMENTATIONS[name](device="cuda").fit(*seed_data)
     np.testing.assert_allclose(gpu.coef_, cpu.coef_, atol=1e-4)
     assert gpu.intercept_ == pytest.approx(cpu.intercept_, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ["torch-concise", "torch-scratch"])
+def test_fitting_leaves_torchs_global_random_state_alone(name, seed_data):
+    before = torch.random.get_rng_state()
+    IMPLEMENTATIONS[name]().fit(*seed_data)
+    assert torch.equal(torch.random.get_rng_state(), before)
