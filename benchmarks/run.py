@@ -194,6 +194,17 @@ def sklearn_wrapper(repeats):
             *alternate(lambda: SklearnSGDRegressor().fit(X, y), lambda: bare.fit(X, y), 3 * repeats, settle=0.05),
             bound=bound,
         )
+        if bound is not None:  # the floor of recording a curve: one partial_fit per epoch, no wrapper at all
+
+            def three_partial_fits():
+                per_epoch = SGDRegressor(**(bare.get_params() | {"random_state": np.random.RandomState(0)}))
+                for _ in range(3):
+                    per_epoch.partial_fit(X, y)
+
+            report(
+                "  reference: 3 bare partial_fit / bare fit(max_iter=3)",
+                *alternate(three_partial_fits, lambda: bare.fit(X, y), 3 * repeats, settle=0.05),
+            )
 
 
 def processes(repeats):
