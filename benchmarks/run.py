@@ -32,7 +32,7 @@ def alternate(new, baseline, repeats, settle=0.0):
     `settle` seconds of sleep before each timed call let the previous call's BLAS threads go idle: numpy and
     scipy each bring an OpenBLAS whose threads spin for a while after a call, and on two cores the threads
     of one still spinning take a core from the other (measured here: +50% on an 85 ms closed-form fit
-    timed right after LinearRegression, whose lstsq runs in scipy's OpenBLAS).
+    timed right after LinearRegression, whose lstsq runs in scipy's OpenBLAS; the row "without the pause").
     """
     new(), baseline()
     times = {new: [], baseline: []}
@@ -134,6 +134,10 @@ def closed_form(num_examples, num_features, repeats):
             settle=0.3,
         ),
         bound=0.1,
+    )
+    report(
+        "  the same without the pause between calls (see alternate())",
+        *alternate(fit, lambda: LinearRegression().fit(X, y), repeats),
     )
     fit_s, gram_s = alternate(fit, lambda: X.T @ X, repeats, settle=0.3)
     print(
