@@ -361,6 +361,8 @@ def _mse(X, y, coef, intercept) -> float:
 
 def _run_one(name, estimator, X, y, X_test, y_test, config, reference, record_paths, bar):
     """Time and score one implementation; any error in it becomes its status, not the end of the run."""
+    from sklearn.base import clone
+
     row = {"impl": name}
     curve = {}
     try:
@@ -371,7 +373,7 @@ def _run_one(name, estimator, X, y, X_test, y_test, config, reference, record_pa
             times.append(_timed_fit(estimator, X, y, config["device"])[0])
         bar is not None and bar.update()
         if record_paths and hasattr(estimator, "loss_curve_"):
-            traced = estimator.__class__(**(estimator.get_params() | {"record_steps": True}))
+            traced = clone(estimator).set_params(record_steps=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DivergenceWarning)
                 traced.fit(X, y)
