@@ -193,3 +193,20 @@ def test_help_explains_every_flag_with_its_default():
                  "--seed", "--repeats", "--device", "--dtype", "--data", "--target", "--format", "--output", "--plot"]:  # fmt: skip
         assert flag in done.stdout
     assert "(default: 0.03)" in done.stdout
+
+
+def test_progress_bar_only_on_a_terminal_and_only_with_tqdm(monkeypatch):
+    import types
+
+    made = []
+    fake_tqdm = types.ModuleType("tqdm")
+    fake_tqdm.tqdm = lambda **kwargs: made.append(kwargs) or "bar"
+    monkeypatch.setitem(sys.modules, "tqdm", fake_tqdm)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert runner._progress(10, enabled=True) is None  # not a terminal: silent
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert runner._progress(10, enabled=False) is None  # not asked for
+    assert runner._progress(10, enabled=True) == "bar"
+    assert made[0]["file"] is sys.stderr and made[0]["total"] == 10 and made[0]["delay"] > 0
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # tqdm not installed: silent, no error
+    assert runner._progress(10, enabled=True) is None
