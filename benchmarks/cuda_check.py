@@ -48,8 +48,10 @@ def median_fit_seconds(estimator, X, y, repeats):
 def agreement(device):
     """Largest difference between the CPU fit and the ``device`` fit: parameters and loss curve."""
     X, y = synthetic_data(TRUE_W, TRUE_B, 1000, random_state=0)
-    print(f"\nagreement with the CPU fit at the seed setting (1000 x 2, batch 10, lr 0.03, 3 epochs):")
-    print(f"  {'implementation':<16} {'dtype':<8} {'max |coef diff|':>16} {'|intercept diff|':>17} {'max |loss diff|':>16}")
+    print("\nagreement with the CPU fit at the seed setting (1000 x 2, batch 10, lr 0.03, 3 epochs):")
+    print(
+        f"  {'implementation':<16} {'dtype':<8} {'max |coef diff|':>16} {'|intercept diff|':>17} {'max |loss diff|':>16}"
+    )
     worst = 0.0
     for name in TORCH_NAMES:
         for dtype in ["float32", "float64"]:
