@@ -81,7 +81,7 @@ def host_to_device_copies(device):
             options = {"use_dataloader": True} if use_dataloader else {}
             estimator = implementation(name)(device=device, **options)
             estimator.fit(X, y)  # warm-up: kernels loaded, caches filled
-            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], acc_events=True) as prof:
                 estimator.fit(X, y)
                 torch.cuda.synchronize()
             copies = sum(e.count for e in prof.key_averages() if "Memcpy HtoD" in e.key)
@@ -105,6 +105,40 @@ def timings(device, repeats):
             cpu = median_fit_seconds(implementation(name)(**options), X, y, repeats)
             gpu = median_fit_seconds(implementation(name)(device=device, **options), X, y, repeats)
             print(f"  {label:<46} {name:<16} {cpu:>9.4f} {gpu:>9.4f} {gpu / cpu:>7.2f}")
+        if n > 100_000:
+            host_side_costs(X, y, device, repeats)
+
+
+def host_side_costs(X, y, device, repeats):
+    """What a large fit on the GPU pays on the host before and around its steps."""
+    from sklearn.utils.validation import check_array
+
+    from impls.data import shuffled_order, torch_generator
+
+    def seconds(step):
+        step()
+        times = []
+        for _ in range(repeats):
+            synchronize(device)
+            start = time.perf_counter()
+            step()
+            synchronize(device)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    generator = torch_generator(0)
+    costs = {
+        "checking X on the host (validate_data's finiteness check)": seconds(lambda: check_array(X)),
+        "copying X and y to the device, once": seconds(
+            lambda: (torch.as_tensor(X).to(device), torch.as_tensor(y).to(device))
+        ),
+        "3 epochs' orders from the CPU generator": seconds(
+            lambda: [shuffled_order(len(X), generator) for _ in range(3)]
+        ),
+    }
+    print("    of which, on the host side of every fit above:")
+    for what, cost in costs.items():
+        print(f"      {what:<60} {cost:>8.4f} s")
 
 
 def main(argv=None):

@@ -81,9 +81,14 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
             shuffle=True,
             random_state=np.random.RandomState(self.random_state),
         )
+
+        def training_mse(coef, intercept):
+            residual = X @ coef + intercept - y
+            return float(residual @ residual) / len(y)
+
         # SGDRegressor starts from zeros.
         coef, intercept = np.zeros(X.shape[1]), 0.0
-        initial_loss = float(np.mean((y - intercept) ** 2))
+        initial_loss = float(y @ y) / len(y)
         path = [np.append(coef, intercept)]
         loss_curve, diverged = [], False
         for epoch in range(1, self.num_epochs + 1):
@@ -92,7 +97,7 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
                 with sklearn.config_context(assume_finite=True):
                     sgd.partial_fit(X, y)
                 with np.errstate(over="ignore", invalid="ignore"):  # a blown-up fit is caught just below
-                    epoch_loss = float(np.mean((X @ sgd.coef_ + sgd.intercept_[0] - y) ** 2))
+                    epoch_loss = training_mse(sgd.coef_, sgd.intercept_[0])
             except (ValueError, FloatingPointError):  # SGDRegressor's "Floating-point under-/overflow"
                 epoch_loss = float("inf")
             loss_curve.append(epoch_loss)
