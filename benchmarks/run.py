@@ -24,6 +24,7 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
 
 RESULTS = []  # (figure, new median s, baseline median s, ratio, bound)
+SECTIONS = ["sklearn", "torch", "closed-form", "memory", "processes", "scaling"]  # in the order they run
 
 
 def alternate(new, baseline, repeats, settle=0.0):
@@ -255,17 +256,26 @@ def main(argv=None):
         "--repeats", type=int, default=None, help="timed runs of each side (default 15; 3 with --quick)"
     )
     parser.add_argument("--json", metavar="PATH", help="also write the ratios to this JSON file")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 15)
+    n = 20_000 if args.quick else 1_000_000
+    sections = {
+        # First, while this process holds nothing else: timed after the torch and closed-form sections (torch's
+        # thread pool, a gigabyte of freed arrays), this ~12 ms figure swung from 0.90 to 1.30 between runs.
+        "sklearn": lambda: sklearn_wrapper(repeats),
+        "torch": lambda: torch_loops(repeats),
+        "closed-form": lambda: closed_form(n, 50, repeats),
+        "memory": lambda: memory(n, 50, [10**4, 10**5] if args.quick else [10**5, 10**6, 10**7]),
+        "processes": lambda: processes(2 if args.quick else 5),
+        "scaling": lambda: scaling(
+            [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6], [2, 10] if args.quick else [2, 10, 100]
+        ),
+    }
     environment()
-    # First, while this process holds nothing else: timed after the torch and closed-form sections (torch's
-    # thread pool, a gigabyte of freed arrays), this ~12 ms figure swung from 0.90 to 1.30 between runs.
-    sklearn_wrapper(repeats)
-    torch_loops(repeats)
-    closed_form(20_000 if args.quick else 1_000_000, 50, repeats)
-    memory(20_000 if args.quick else 1_000_000, 50, [10**4, 10**5] if args.quick else [10**5, 10**6, 10**7])
-    processes(2 if args.quick else 5)
-    scaling([10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6], [2, 10] if args.quick else [2, 10, 100])
+    for name in SECTIONS:
+        if args.only is None or name in args.only:
+            sections[name]()
     short = [r["figure"] for r in RESULTS if r["bound"] is not None and r["ratio"] > r["bound"]]
     print(f"\n{sum(r['bound'] is not None for r in RESULTS) - len(short)} of {sum(r['bound'] is not None for r in RESULTS)} bounds hold"
           + (f"; short: {', '.join(short)}" if short else ""))  # fmt: skip
