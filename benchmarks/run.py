@@ -27,23 +27,29 @@ RESULTS = []  # (figure, new median s, baseline median s, ratio, bound)
 SECTIONS = ["sklearn", "torch", "closed-form", "memory", "processes", "scaling"]  # in the order they run
 
 
-def alternate(new, baseline, repeats, settle=0.0):
-    """Median seconds of `new` and of `baseline`, timed in turns (which goes first alternates) after a warm-up each.
+def alternate(new, *baselines, repeats, settle=0.0):
+    """Median seconds of `new` and of each baseline, timed in turns after a warm-up each.
 
-    `settle` seconds of sleep before each timed call let the previous call's BLAS threads go idle: numpy and
-    scipy each bring an OpenBLAS whose threads spin for a while after a call, and on two cores the threads
-    of one still spinning take a core from the other (measured here: +50% on an 85 ms closed-form fit
-    timed right after LinearRegression, whose lstsq runs in scipy's OpenBLAS; the row "without the pause").
+    The order rotates every round (new, a, b; then a, b, new; ...), so that a slow spell of this shared
+    machine falls on every side alike; with several baselines, `new` is timed once per round and its
+    one median serves every ratio. `settle` seconds of sleep before each timed call let the previous
+    call's BLAS threads go idle: numpy and scipy each bring an OpenBLAS whose threads spin for a while
+    after a call, and on two cores the threads of one still spinning take a core from the other
+    (measured here: +50% on an 85 ms closed-form fit timed right after LinearRegression, whose lstsq
+    runs in scipy's OpenBLAS; the row "without the pause").
     """
-    new(), baseline()
-    times = {new: [], baseline: []}
+    functions = [new, *baselines]
+    for fn in functions:
+        fn()
+    times = [[] for _ in functions]
     for round_ in range(repeats):
-        for fn in (new, baseline) if round_ % 2 == 0 else (baseline, new):
+        for i in range(len(functions)):
+            k = (round_ + i) % len(functions)
             time.sleep(settle)
             start = time.perf_counter()
-            fn()
-            times[fn].append(time.perf_counter() - start)
-    return statistics.median(times[new]), statistics.median(times[baseline])
+            functions[k]()
+            times[k].append(time.perf_counter() - start)
+    return tuple(statistics.median(t) for t in times)
 
 
 def report(figure, new_s, baseline_s, bound=None):
@@ -88,7 +94,7 @@ def torch_loops(repeats):
     print("\ntorch, the seed's setting (1000 x 2, batch 10, 3 epochs, full-data loss each epoch):")
     report(
         "torch-concise fit / seed notebook loop",
-        *alternate(lambda: TorchConciseRegressor().fit(X, y), lambda: seed_notebook(features, labels), repeats),
+        *alternate(lambda: TorchConciseRegressor().fit(X, y), lambda: seed_notebook(features, labels), repeats=repeats),
         bound=0.6,
     )
     report(
@@ -96,12 +102,14 @@ def torch_loops(repeats):
         *alternate(
             lambda: TorchConciseRegressor(use_dataloader=True).fit(X, y),
             lambda: seed_notebook(features, labels),
-            repeats,
+            repeats=repeats,
         ),
     )
     report(
         "torch-scratch fit / textbook from-scratch loop",
-        *alternate(lambda: TorchScratchRegressor().fit(X, y), lambda: textbook_scratch(features, labels), repeats),
+        *alternate(
+            lambda: TorchScratchRegressor().fit(X, y), lambda: textbook_scratch(features, labels), repeats=repeats
+        ),
         bound=0.85,
     )
 
@@ -121,26 +129,21 @@ def closed_form(num_examples, num_features, repeats):
     print(f"  agreement with lstsq: max relative difference {np.max(np.abs(theirs - lstsq)) / np.max(np.abs(lstsq)):.1e}"
           f" (bound 1e-8), solver {ours.solver_}")  # fmt: skip
     fit = lambda: NumpyClosedFormRegressor().fit(X, y)  # noqa: E731
-    report(
-        "numpy-closed-form / LinearRegression",
-        *alternate(fit, lambda: LinearRegression().fit(X, y), repeats, settle=0.3),
-        bound=0.1,
+    # One rotation for both baselines: the fit is timed between them, and its one median serves both ratios.
+    fit_s, linear_regression_s, lstsq_s = alternate(
+        fit,
+        lambda: LinearRegression().fit(X, y),
+        lambda: np.linalg.lstsq(np.column_stack([X, np.ones(num_examples)]), y, rcond=None),
+        repeats=repeats,
+        settle=0.3,
     )
-    report(
-        "numpy-closed-form / numpy.linalg.lstsq on [X, 1]",
-        *alternate(
-            fit,
-            lambda: np.linalg.lstsq(np.column_stack([X, np.ones(num_examples)]), y, rcond=None),
-            repeats,
-            settle=0.3,
-        ),
-        bound=0.1,
-    )
+    report("numpy-closed-form / LinearRegression", fit_s, linear_regression_s, bound=0.1)
+    report("numpy-closed-form / numpy.linalg.lstsq on [X, 1]", fit_s, lstsq_s, bound=0.1)
     report(
         "  the same without the pause between calls (see alternate())",
-        *alternate(fit, lambda: LinearRegression().fit(X, y), repeats),
+        *alternate(fit, lambda: LinearRegression().fit(X, y), repeats=repeats),
     )
-    fit_s, gram_s = alternate(fit, lambda: X.T @ X, repeats, settle=0.3)
+    fit_s, gram_s = alternate(fit, lambda: X.T @ X, repeats=repeats, settle=0.3)
     print(
         f"  GEMM rate of the fit: {gram_s / fit_s:.0%} of this machine's X.T @ X rate ({gram_s * 1e3:.1f} ms for X.T @ X alone)"
     )
@@ -160,7 +163,7 @@ def closed_form(num_examples, num_features, repeats):
         report(f"  {label}: numpy-closed-form / lstsq on [X, 1]",
                *alternate(lambda: NumpyClosedFormRegressor().fit(bad, target),
                           lambda: np.linalg.lstsq(np.column_stack([bad, np.ones(len(bad))]), target, rcond=None),
-                          repeats, settle=0.3))  # fmt: skip
+                          repeats=repeats, settle=0.3))  # fmt: skip
 
 
 def memory(num_examples, num_features, chunk_sizes):
@@ -196,7 +199,9 @@ def sklearn_wrapper(repeats):
         bare = SGDRegressor(penalty=None, learning_rate="constant", eta0=0.006, max_iter=3, tol=None, random_state=0)
         report(
             f"sklearn-sgd / bare SGDRegressor.fit at {num_examples:,} x {num_features}",
-            *alternate(lambda: SklearnSGDRegressor().fit(X, y), lambda: bare.fit(X, y), 6 * repeats, settle=0.05),
+            *alternate(
+                lambda: SklearnSGDRegressor().fit(X, y), lambda: bare.fit(X, y), repeats=6 * repeats, settle=0.05
+            ),
             bound=bound,
         )
         if bound is not None:  # the floor of recording a curve: one partial_fit per epoch, no wrapper at all
@@ -208,7 +213,7 @@ def sklearn_wrapper(repeats):
 
             report(
                 "  reference: 3 bare partial_fit / bare fit(max_iter=3)",
-                *alternate(three_partial_fits, lambda: bare.fit(X, y), 6 * repeats, settle=0.05),
+                *alternate(three_partial_fits, lambda: bare.fit(X, y), repeats=6 * repeats, settle=0.05),
             )
 
 
@@ -222,9 +227,9 @@ def processes(repeats):
         return lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
     report("python compare.py (4 implementations) / seed notebook script",
-           *alternate(runner(compare_all), runner(seed), repeats), bound=1.6)  # fmt: skip
+           *alternate(runner(compare_all), runner(seed), repeats=repeats), bound=1.6)  # fmt: skip
     report("python compare.py --impl numpy-closed-form / seed script",
-           *alternate(runner(compare_numpy), runner(seed), repeats), bound=0.6)  # fmt: skip
+           *alternate(runner(compare_numpy), runner(seed), repeats=repeats), bound=0.6)  # fmt: skip
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, compare; compare.main(['--impl', 'numpy-closed-form', '--repeats', '1']);"
          "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)"],
