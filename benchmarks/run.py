@@ -1,6 +1,7 @@
 """Every performance figure of the package as a ratio measured in this one run: python benchmarks/run.py
 
 Each ratio times the two sides alternately, `--repeats` times each after a warm-up, and quotes the medians.
+Each section runs in a fresh process of its own (see main()); `--only SECTION` runs some of them.
 Ratios, not absolute times, are the figures: on a shared machine both sides slow down together.
 `--quick` shrinks every size (a smoke run, not figures to quote).
 """
@@ -15,6 +16,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -254,6 +256,22 @@ def scaling(sizes, dims):
             print(f"  {name:<18} {d:>4} " + " ".join(f"{cell:>22}" for cell in cells))
 
 
+def run_section(name, quick, repeats):
+    """Time one section in this process, adding its figures to RESULTS."""
+    n = 20_000 if quick else 1_000_000
+    sections = {
+        "sklearn": lambda: sklearn_wrapper(repeats),
+        "torch": lambda: torch_loops(repeats),
+        "closed-form": lambda: closed_form(n, 50, repeats),
+        "memory": lambda: memory(n, 50, [10**4, 10**5] if quick else [10**5, 10**6, 10**7]),
+        "processes": lambda: processes(2 if quick else 5),
+        "scaling": lambda: scaling(
+            [10**3, 10**4] if quick else [10**3, 10**4, 10**5, 10**6], [2, 10] if quick else [2, 10, 100]
+        ),
+    }
+    sections[name]()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: checks that it runs")
@@ -262,29 +280,38 @@ def main(argv=None):
     )
     parser.add_argument("--json", metavar="PATH", help="also write the ratios to this JSON file")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
+    parser.add_argument("--in-this-process", action="store_true", help=argparse.SUPPRESS)  # one section's child
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 15)
-    n = 20_000 if args.quick else 1_000_000
-    sections = {
-        # First, while this process holds nothing else: timed after the torch and closed-form sections (torch's
-        # thread pool, a gigabyte of freed arrays), this ~12 ms figure swung from 0.90 to 1.30 between runs.
-        "sklearn": lambda: sklearn_wrapper(repeats),
-        "torch": lambda: torch_loops(repeats),
-        "closed-form": lambda: closed_form(n, 50, repeats),
-        "memory": lambda: memory(n, 50, [10**4, 10**5] if args.quick else [10**5, 10**6, 10**7]),
-        "processes": lambda: processes(2 if args.quick else 5),
-        "scaling": lambda: scaling(
-            [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5, 10**6], [2, 10] if args.quick else [2, 10, 100]
-        ),
-    }
+    if args.in_this_process:
+        for name in args.only:
+            run_section(name, args.quick, repeats)
+        with open(args.json, "w") as file:
+            json.dump(RESULTS, file)
+        return 0
+
+    # Each section runs in a fresh process of its own. In one process, what a section leaves behind slows
+    # the next: after the torch section, the closed-form fit took 136 ms instead of 87 (torch's thread
+    # pool; torch.set_num_threads(1) gave the 87 ms back), and the ~12 ms sklearn figure swung from 0.90
+    # to 1.30 between runs when timed after the torch and closed-form sections.
     environment()
     for name in SECTIONS:
         if args.only is None or name in args.only:
-            sections[name]()
+            with tempfile.TemporaryDirectory() as folder:
+                results = os.path.join(folder, "results.json")
+                sys.stdout.flush()  # what this process printed so far comes before the section's output
+                subprocess.run(
+                    [sys.executable, os.path.abspath(__file__), "--in-this-process", "--only", name,
+                     "--json", results, "--repeats", str(repeats)] + (["--quick"] if args.quick else []),
+                    check=True,
+                )  # fmt: skip
+                with open(results) as file:
+                    RESULTS.extend(json.load(file))
     short = [r["figure"] for r in RESULTS if r["bound"] is not None and r["ratio"] > r["bound"]]
     print(f"\n{sum(r['bound'] is not None for r in RESULTS) - len(short)} of {sum(r['bound'] is not None for r in RESULTS)} bounds hold"
           + (f"; short: {', '.join(short)}" if short else ""))  # fmt: skip
-    print(f"(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"(peak RSS of the largest section's process: {peak:.0f} MB)")
     if args.json:
         with open(args.json, "w") as file:
             json.dump(RESULTS, file, indent=2)
