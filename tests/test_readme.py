@@ -8,7 +8,6 @@ between two solvers, say) count as rounding: other BLAS builds and library versi
 
 import contextlib
 import io
-
 import os
 import re
 import shlex
