@@ -31,15 +31,14 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-def median_fit_seconds(estimator, X, y, repeats):
-    """Median wall time of ``fit`` after one warm-up fit, synchronising the device around each."""
-    device = estimator.device
-    estimator.fit(X, y)
+def median_seconds(step, device, repeats):
+    """Median wall time of ``step()`` after one warm-up call, synchronising the device around each."""
+    step()
     times = []
     for _ in range(repeats):
         synchronize(device)
         start = time.perf_counter()
-        estimator.fit(X, y)
+        step()
         synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -102,8 +101,8 @@ def timings(device, repeats):
         w = np.linspace(-2.0, 2.0, d)
         X, y = synthetic_data(w, TRUE_B, n, random_state=0, dtype=np.float32)
         for name in TORCH_NAMES:
-            cpu = median_fit_seconds(implementation(name)(**options), X, y, repeats)
-            gpu = median_fit_seconds(implementation(name)(device=device, **options), X, y, repeats)
+            cpu = median_seconds(lambda: implementation(name)(**options).fit(X, y), "cpu", repeats)
+            gpu = median_seconds(lambda: implementation(name)(device=device, **options).fit(X, y), device, repeats)
             print(f"  {label:<46} {name:<16} {cpu:>9.4f} {gpu:>9.4f} {gpu / cpu:>7.2f}")
         if n > 100_000:
             host_side_costs(X, y, device, repeats)
@@ -116,15 +115,7 @@ def host_side_costs(X, y, device, repeats):
     from impls.data import shuffled_order, torch_generator
 
     def seconds(step):
-        step()
-        times = []
-        for _ in range(repeats):
-            synchronize(device)
-            start = time.perf_counter()
-            step()
-            synchronize(device)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        return median_seconds(step, device, repeats)
 
     generator = torch_generator(0)
     costs = {
