@@ -1,0 +1,41 @@
+"""The benchmark scripts run and report (they are smoke-tested here; no timing is asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(script, *args):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", script), *args], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def test_run_py_times_a_section_in_its_own_process_and_collects_its_figures(tmp_path):
+    results = tmp_path / "results.json"
+    done = _run("run.py", "--quick", "--only", "sklearn", "--json", str(results))
+    assert done.returncode in (0, 1), done.stderr  # 1 only when a bound is short, which --quick sizes may be
+    figures = [row["figure"] for row in json.loads(results.read_text())]
+    assert figures[0] == "sklearn-sgd / bare SGDRegressor.fit at 100,000 x 10"
+    assert "reference: 3 bare partial_fit" in figures[1]
+    assert done.stdout.startswith("machine: ")  # the environment, printed once, before the section's output
+    assert "bounds hold" in done.stdout.splitlines()[-2]
+
+
+def test_run_py_refuses_an_unknown_section():
+    done = _run("run.py", "--only", "gpu")
+    assert done.returncode == 2
+    assert "invalid choice: 'gpu'" in done.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given where there is no GPU")
+def test_cuda_check_says_in_one_line_that_it_needs_a_gpu():
+    done = _run("cuda_check.py")
+    assert done.returncode == 2
+    assert done.stderr == "cuda_check.py: no CUDA GPU is available here; run it on a machine with one\n"
