@@ -7,6 +7,7 @@ between two solvers, say) count as rounding: other BLAS builds and library versi
 """
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -56,6 +57,7 @@ def _environment(report: str) -> str:
     return line.split("); ", 1)[1]
 
 
+@functools.cache  # the report is run once, for both the environment check and its own block
 def _run(command: str) -> str:
     argv = shlex.split(command)[2:]
     with contextlib.redirect_stdout(io.StringIO()) as out:
