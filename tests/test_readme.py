@@ -1,9 +1,10 @@
 """The README's outputs are what its commands print now (timings aside, which vary from run to run).
 
-Where the report's environment (device, threads, Python, numpy, torch and scikit-learn versions) is the
-one the README was made in, every figure must match to the last digit. Elsewhere they are compared to
-the digits shown, give or take one unit in the last one, and values under 1e-12 (a distance of 7e-15
-between two solvers, say) count as rounding: other BLAS builds and library versions round differently.
+Compared number by number, the same way on every machine: integers and words exactly, printed floats
+give or take one unit in their last printed digit, and values under 1e-12 (a distance of 7e-15 between
+two solvers, say) only as "below 1e-12". The BLAS kernel OpenBLAS picks for the CPU, the thread count
+and the library versions change the order of sums, hence the last digit of float32 drifts and the
+whole of rounding-level figures; nothing else.
 """
 
 import contextlib
@@ -51,13 +52,7 @@ def _agree(printed: str, shown: str) -> bool:
     return all(_close(a, b) for a, b in zip(NUMBER.finditer(printed), NUMBER.finditer(shown)))
 
 
-def _environment(report: str) -> str:
-    """The report's 'timing:' line from the device on: where and with which versions it ran."""
-    line = next(line for line in report.split("\n") if line.startswith("timing:"))
-    return line.split("); ", 1)[1]
-
-
-@functools.cache  # the report is run once, for both the environment check and its own block
+@functools.cache
 def _run(command: str) -> str:
     argv = shlex.split(command)[2:]
     with contextlib.redirect_stdout(io.StringIO()) as out:
@@ -66,12 +61,6 @@ def _run(command: str) -> str:
 
 
 BLOCKS = list(_blocks())
-
-
-@pytest.fixture(scope="module")
-def made_here():
-    """Whether this machine runs the report in the environment the README's report was made in."""
-    return _environment(_run("python compare.py")) == _environment(dict(BLOCKS)["python compare.py"])
 
 
 def test_the_readme_shows_the_report_and_every_study():
@@ -85,11 +74,8 @@ def test_the_readme_shows_the_report_and_every_study():
 
 
 @pytest.mark.parametrize("command, shown", BLOCKS, ids=[command for command, _ in BLOCKS])
-def test_readme_output_matches_the_command(command, shown, made_here):
+def test_readme_output_matches_the_command(command, shown):
     printed, shown = _normalise(_run(command)), _normalise(shown)
-    if made_here:
-        assert printed == shown
-        return
     assert len(printed) == len(shown)
     for printed_line, shown_line in zip(printed, shown):
         assert _agree(printed_line, shown_line), f"README shows:\n{shown_line}\ncommand prints:\n{printed_line}"
@@ -106,6 +92,10 @@ def test_readme_output_matches_the_command(command, shown, made_here):
         ("3 epochs", "4 epochs", False),  # integers exactly
         ("status ok", "status diverged", False),
         ("w 2.0005", "w 2.0005 extra", False),
+        ("w [2.0005, -3.3999]", "w [2.0004, -3.3999]", True),
+        ("w [2.0005, -3.3999]", "w [2.0015, -3.3999]", False),  # a one-digit change that is not rounding
+        ("excess -5.4e-20", "excess +3.1e-17", True),  # the closed form sits at rounding level
+        ("MSE 9.623e-05", "MSE 9.633e-05", False),
     ],
 )
 def test_the_comparison_allows_rounding_in_the_last_digit_only(printed, shown, agree):
