@@ -75,5 +75,54 @@ def warn_diverged(estimator, epoch: int, loss: float) -> None:
         f"Training stopped; coef_ and intercept_ hold the parameters of the last epoch before that "
         f"(lower lr to fix it).",
         DivergenceWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
+
+
+def _as_numpy(parameters) -> np.ndarray:
+    """A 1-D float64 copy of (w, b), from a torch tensor on any device or from an array."""
+    if hasattr(parameters, "detach"):  # a torch tensor: no torch import needed to recognise it
+        parameters = parameters.detach().cpu().numpy()
+    return np.array(parameters, dtype=np.float64)
+
+
+class TrainingLog:
+    """The bookkeeping of an iterative fit, kept apart from its training step.
+
+    ``parameters()`` returns the current (w, b) as one flat tensor or array. After each epoch,
+    ``end_epoch(loss)`` records the training MSE and says whether to stop: a loss that is not finite,
+    or that grows past DIVERGENCE_FACTOR times its starting value, ends training with a
+    DivergenceWarning, and the parameters of the last good epoch are kept. ``step()`` records the
+    parameters after a step when ``record_steps`` is set. ``fitted(estimator)`` sets ``coef_``,
+    ``intercept_``, ``loss_curve_``, ``diverged_``, ``n_iter_`` and, when recording, ``coef_path_`` and
+    ``intercept_path_``, all at once at the end of the fit.
+    """
+
+    def __init__(self, estimator, parameters, initial_loss: float, record_steps: bool):
+        self.estimator, self.parameters, self.initial_loss = estimator, parameters, initial_loss
+        self.kept = parameters()
+        self.path = [self.kept] if record_steps else None
+        self.loss_curve, self.diverged = [], False
+
+    def step(self) -> None:
+        if self.path is not None:
+            self.path.append(self.parameters())
+
+    def end_epoch(self, loss: float) -> bool:
+        """Record the epoch's training MSE; True when training must stop because it diverged."""
+        self.loss_curve.append(loss)
+        if has_diverged(loss, self.initial_loss):
+            self.diverged = True
+            warn_diverged(self.estimator, len(self.loss_curve), loss)
+            return True
+        self.kept = self.parameters()
+        return False
+
+    def fitted(self, estimator) -> None:
+        kept = _as_numpy(self.kept)
+        estimator.coef_, estimator.intercept_ = kept[:-1], float(kept[-1])
+        estimator.loss_curve_, estimator.diverged_ = self.loss_curve, self.diverged
+        estimator.n_iter_ = len(self.loss_curve)
+        if self.path is not None:
+            path = np.array([_as_numpy(point) for point in self.path])
+            estimator.coef_path_, estimator.intercept_path_ = path[:, :-1], path[:, -1]

@@ -18,9 +18,8 @@ from impls._base import (
     NUM_EPOCHS,
     RANDOM_STATE,
     LinearPredictorMixin,
-    has_diverged,
+    TrainingLog,
     validate_hyperparameters,
-    warn_diverged,
 )
 
 
@@ -86,31 +85,22 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
             residual = X @ coef + intercept - y
             return float(residual @ residual) / len(y)
 
-        # SGDRegressor starts from zeros.
-        coef, intercept = np.zeros(X.shape[1]), 0.0
-        initial_loss = float(y @ y) / len(y)
-        path = [np.append(coef, intercept)]
-        loss_curve, diverged = [], False
-        for epoch in range(1, self.num_epochs + 1):
+        def parameters():  # SGDRegressor starts from zeros
+            return np.append(sgd.coef_, sgd.intercept_) if hasattr(sgd, "coef_") else np.zeros(X.shape[1] + 1)
+
+        # Train: each partial_fit is one shuffled epoch of per-sample steps; the log records the training MSE.
+        log = TrainingLog(self, parameters, float(y @ y) / len(y), self.record_steps)
+        for _ in range(self.num_epochs):
             try:
                 # X and y were checked once above; assume_finite spares each epoch a pass to check them again.
                 with sklearn.config_context(assume_finite=True):
                     sgd.partial_fit(X, y)
-                with np.errstate(over="ignore", invalid="ignore"):  # a blown-up fit is caught just below
+                with np.errstate(over="ignore", invalid="ignore"):  # a blown-up fit is caught by the log
                     epoch_loss = training_mse(sgd.coef_, sgd.intercept_[0])
             except (ValueError, FloatingPointError):  # SGDRegressor's "Floating-point under-/overflow"
                 epoch_loss = float("inf")
-            loss_curve.append(epoch_loss)
-            if has_diverged(epoch_loss, initial_loss):
-                diverged = True
-                warn_diverged(self, epoch, epoch_loss)
+            if log.end_epoch(epoch_loss):
                 break
-            coef, intercept = sgd.coef_.copy(), float(sgd.intercept_[0])
-            path.append(np.append(coef, intercept))
-
-        self.coef_, self.intercept_ = coef, intercept
-        self.loss_curve_, self.diverged_, self.n_iter_ = loss_curve, diverged, len(loss_curve)
-        if self.record_steps:
-            path = np.array(path)
-            self.coef_path_, self.intercept_path_ = path[:, :-1], path[:, -1]
+            log.step()  # the per-sample steps happen inside scikit-learn's compiled loop: record epoch ends
+        log.fitted(self)
         return self

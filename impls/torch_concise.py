@@ -22,10 +22,9 @@ from impls._base import (
     RANDOM_STATE,
     TORCH_DTYPE,
     LinearPredictorMixin,
+    TrainingLog,
     check_device,
-    has_diverged,
     validate_hyperparameters,
-    warn_diverged,
 )
 from impls.data import minibatches, torch_generator
 
@@ -128,32 +127,17 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
             with torch.no_grad():
                 return nn.functional.mse_loss(net(features), labels).item()
 
-        path = [parameters()] if self.record_steps else None
-        kept, initial_loss = parameters(), training_mse()
-        loss_curve, diverged = [], False
-        for epoch in range(1, self.num_epochs + 1):
-            if self.use_dataloader:
-                batches = data_iter
-            else:
-                batches = minibatches(features, labels, self.batch_size, generator)
+        # Train: one optimiser step per minibatch; after each epoch, the log records the training MSE.
+        log = TrainingLog(self, parameters, training_mse(), self.record_steps)
+        for _ in range(self.num_epochs):
+            batches = data_iter if self.use_dataloader else minibatches(features, labels, self.batch_size, generator)
             for X_batch, y_batch in batches:
                 l = loss(net(X_batch), y_batch)
                 trainer.zero_grad()
                 l.backward()
                 trainer.step()
-                if path is not None:
-                    path.append(parameters())
-            loss_curve.append(training_mse())
-            if has_diverged(loss_curve[-1], initial_loss):
-                diverged = True
-                warn_diverged(self, epoch, loss_curve[-1])
+                log.step()
+            if log.end_epoch(training_mse()):
                 break
-            kept = parameters()
-
-        kept = kept.cpu().numpy().astype(np.float64)
-        self.coef_, self.intercept_ = kept[:-1], float(kept[-1])
-        self.loss_curve_, self.diverged_, self.n_iter_ = loss_curve, diverged, len(loss_curve)
-        if path is not None:
-            path = torch.stack(path).cpu().numpy().astype(np.float64)
-            self.coef_path_, self.intercept_path_ = path[:, :-1], path[:, -1]
+        log.fitted(self)
         return self

@@ -19,10 +19,9 @@ from impls._base import (
     RANDOM_STATE,
     TORCH_DTYPE,
     LinearPredictorMixin,
+    TrainingLog,
     check_device,
-    has_diverged,
     validate_hyperparameters,
-    warn_diverged,
 )
 from impls.data import minibatches, torch_generator
 
@@ -119,27 +118,15 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
             with torch.no_grad():
                 return (2 * squared_loss(linreg(features, w, b), labels).mean()).item()
 
-        path = [parameters()] if self.record_steps else None
-        kept, initial_loss = parameters(), training_mse()
-        loss_curve, diverged = [], False
-        for epoch in range(1, self.num_epochs + 1):
+        # Train: one hand-written SGD step per minibatch; after each epoch, the log records the training MSE.
+        log = TrainingLog(self, parameters, training_mse(), self.record_steps)
+        for _ in range(self.num_epochs):
             for X_batch, y_batch in minibatches(features, labels, self.batch_size, generator):
                 l = squared_loss(linreg(X_batch, w, b), y_batch)
                 l.sum().backward()
                 sgd([w, b], self.lr, len(X_batch))
-                if path is not None:
-                    path.append(parameters())
-            loss_curve.append(training_mse())
-            if has_diverged(loss_curve[-1], initial_loss):
-                diverged = True
-                warn_diverged(self, epoch, loss_curve[-1])
+                log.step()
+            if log.end_epoch(training_mse()):
                 break
-            kept = parameters()
-
-        kept = kept.cpu().numpy().astype(np.float64)
-        self.coef_, self.intercept_ = kept[:-1], float(kept[-1])
-        self.loss_curve_, self.diverged_, self.n_iter_ = loss_curve, diverged, len(loss_curve)
-        if path is not None:
-            path = torch.stack(path).cpu().numpy().astype(np.float64)
-            self.coef_path_, self.intercept_path_ = path[:, :-1], path[:, -1]
+        log.fitted(self)
         return self
