@@ -1,4 +1,4 @@
-"""The seed's exercise proved step by step, and the sweeps that answer the book's other exercises."""
+"""The notebook's exercise proved step by step, and the sweeps that answer the book's other exercises."""
 
 import json
 
@@ -6,8 +6,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-import compare as runner
-from impls import study
+from compare import main
+from runner import study
 
 
 @pytest.fixture(scope="module")
@@ -16,31 +16,31 @@ def equivalences():
 
 
 def test_every_exact_pair_agrees_within_1e_5_at_every_step(equivalences):
-    exact = [pair for pair in equivalences["pairs"] if pair["kind"] == "exact"]
+    pairs = zip(equivalences.records, equivalences.plot["difference"])
+    exact = [pair for pair, difference in pairs if pair["kind"] == "exact"]
     assert len(exact) == 4
-    for pair in exact:
-        assert pair["compared_at"] == "every step" and len(pair["_difference"]) in (
-            301,
-            304,
-        )  # 3 epochs of 100 or 101 steps, + start
-        assert pair["_difference"].max() <= 1e-5, pair["name"]
+    for pair, difference in zip(equivalences.records, equivalences.plot["difference"]):
+        if pair["kind"] != "exact":
+            continue
+        assert pair["compared_at"] == "every step" and len(difference) in (301, 304)  # 3 epochs of 100 or 101 steps
+        assert difference.max() <= 1e-5, pair["name"]
         assert pair["agrees_within_1e-5"]
     dataloader = next(pair for pair in exact if "DataLoader" in pair["name"])
     assert dataloader["max_param_diff"] == 0.0  # the very same batches: bit for bit
 
 
 def test_sum_over_batch_size_is_not_exact_when_batches_are_uneven(equivalences):
-    uneven = next(pair for pair in equivalences["pairs"] if "last batch of 5" in pair["name"])
+    uneven = next(pair for pair in equivalences.records if "last batch of 5" in pair["name"])
     assert uneven["kind"] == "approximate" and uneven["max_param_diff"] > 1e-5 * 5
     # ... and dividing by the length of the batch actually drawn restores it
-    divisor = next(pair for pair in equivalences["pairs"] if "len(batch drawn)" in pair["name"])
+    divisor = next(pair for pair in equivalences.records if "len(batch drawn)" in pair["name"])
     assert divisor["kind"] == "exact" and divisor["max_param_diff"] <= 1e-5
-    assert equivalences["config"]["uneven_num_examples"] == 1005
+    assert equivalences.config["uneven_num_examples"] == 1005
 
 
 def test_per_sample_sklearn_is_close_but_not_exact(equivalences):
-    pair = next(pair for pair in equivalences["pairs"] if "sklearn" in pair["name"])
-    assert pair["compared_at"] == "every epoch end" and len(pair["_difference"]) == 4
+    index, pair = next((i, pair) for i, pair in enumerate(equivalences.records) if "sklearn" in pair["name"])
+    assert pair["compared_at"] == "every epoch end" and len(equivalences.plot["difference"][index]) == 4
     assert 1e-5 < pair["final_param_diff"] < 1e-2
 
 
@@ -53,7 +53,7 @@ def test_path_mse_matches_a_direct_computation():
 
 def test_lr_batch_sweep_marks_divergence_instead_of_crashing():
     sweep = study.sweep_lr_batch(lrs=(0.03, 5.0), batch_sizes=(10, 100))
-    cells = {(row["batch_size"], row["lr"]): row for row in sweep["rows"]}
+    cells = {(row["batch_size"], row["lr"]): row for row in sweep.records}
     assert cells[(10, 0.03)]["status"] == "ok" and cells[(10, 0.03)]["final_train_mse"] < 2e-4
     assert cells[(10, 5.0)]["status"].startswith("diverged") and cells[(10, 5.0)]["final_train_mse"] is None
     assert cells[(100, 0.03)]["final_train_mse"] > cells[(10, 0.03)]["final_train_mse"]  # 10x fewer steps
@@ -61,7 +61,7 @@ def test_lr_batch_sweep_marks_divergence_instead_of_crashing():
 
 def test_data_size_sweep_closed_form_follows_the_theory():
     sweep = study.sweep_data_size(sizes=(20, 2000), seeds=(0, 1, 2, 3, 4, 5, 6, 7))
-    small, large = sweep["rows"]
+    small, large = sweep.records
     for row in (small, large):
         assert 0.3 * row["theory_lstsq"] < row["numpy-closed-form"] < 3 * row["theory_lstsq"]
     assert small["torch-concise"] > 100 * small["numpy-closed-form"]  # 3 epochs of 2 steps: far from done
@@ -69,16 +69,16 @@ def test_data_size_sweep_closed_form_follows_the_theory():
 
 def test_init_sweep_converges_from_every_start():
     sweep = study.sweep_init(init_stds=(0.0, 10.0))
-    for row in sweep["rows"]:
+    for row in sweep.records:
         assert row["epoch_3_train_mse"] < 2e-4
-    concise = {row["init_std"]: row for row in sweep["rows"] if row["impl"] == "torch-concise"}
+    concise = {row["init_std"]: row for row in sweep.records if row["impl"] == "torch-concise"}
     assert concise[10.0]["initial_train_mse"] > concise[0.0]["initial_train_mse"]
 
 
 @pytest.mark.parametrize("argv", [["equivalences"], ["sweep", "lr-batch"], ["sweep", "data-size"], ["sweep", "init"]])
 def test_each_study_command_writes_json_and_a_png(argv, tmp_path):
     out, png = tmp_path / "study.json", tmp_path / "study.png"
-    assert runner.main(argv + ["--format", "json", "--output", str(out), "--plot", str(png)]) == 0
+    assert main(argv + ["--format", "json", "--output", str(out), "--plot", str(png)]) == 0
     parsed = json.loads(out.read_text())
     records = parsed.get("pairs", parsed.get("rows"))
     assert records and not any(key.startswith("_") for key in records[0])
@@ -87,7 +87,7 @@ def test_each_study_command_writes_json_and_a_png(argv, tmp_path):
 
 
 def test_equivalences_json_has_the_promised_fields(tmp_path, capsys):
-    assert runner.main(["equivalences", "--format", "json"]) == 0
+    assert main(["equivalences", "--format", "json"]) == 0
     pairs = json.loads(capsys.readouterr().out)["pairs"]
     for pair in pairs:
         assert {"name", "kind", "max_param_diff", "final_param_diff"} <= set(pair)
@@ -104,6 +104,6 @@ def test_equivalences_json_has_the_promised_fields(tmp_path, capsys):
     ],
 )
 def test_bad_study_commands_exit_2_with_one_line(argv, words, capsys):
-    assert runner.main(argv) == 2
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err

@@ -1,7 +1,7 @@
-"""The seed's exercise and the book's other exercises, answered with numbers: loss conventions proved
+"""The notebook's exercise and the book's other exercises, answered with numbers: loss conventions proved
 step by step (``equivalences``) and three sweeps (learning rate x batch size, data size, initialisation).
 
-Each function returns plain data (rows for tables, arrays for plots); ``compare.py`` renders and writes them.
+Each function returns a ``Study``: its settings, one record per table row, and the arrays its plot draws.
 Every loss here is the full-training-set MSE of the recorded parameters, computed by ``path_mse``.
 """
 
@@ -9,12 +9,50 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from impls import DivergenceWarning, implementation, synthetic_data
+from impls import NAMES, DivergenceWarning, implementation, synthetic_data
+from runner.fit import build
+from runner.render import cell, render
 
 EXACT_TOLERANCE = 1e-5  # float32 arithmetic: agreement at every step within this is "exact"
+NOTEBOOK_W, NOTEBOOK_B = (2.0, -3.4), 4.2
+
+
+@dataclass
+class Study:
+    """A study's result: ``records`` are its table's rows (and its JSON's ``pairs`` or ``rows``), ``plot``
+    the arrays its picture needs. ``render(fmt)`` gives a table, markdown, JSON or CSV."""
+
+    study: str
+    config: dict
+    records: list[dict]
+    records_name: str = "rows"
+    plot: dict = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"study": self.study, "config": self.config, self.records_name: self.records}
+
+    def csv_records(self) -> list[dict]:
+        return self.records
+
+    def cells(self) -> tuple[list[str], list[list[str]]]:
+        explained = "why" in self.records[0]  # numbered rows, their explanations as notes
+        header = [key for key in self.records[0] if key != "why"]
+        rows = [[cell(record[key]) for key in header] for record in self.records]
+        if explained:
+            return ["#", *header], [[str(i), *row] for i, row in enumerate(rows, 1)]
+        return header, rows
+
+    def notes(self) -> list[str]:
+        config = ", ".join(f"{key} {value}" for key, value in self.config.items())
+        notes = [f"{self.study}: {config}"]
+        return notes + [f"#{i} {record['why']}" for i, record in enumerate(self.records, 1) if "why" in record]
+
+    def render(self, fmt: str = "table") -> str:
+        return render(self, fmt)
 
 
 def path_mse(X, y, path) -> np.ndarray:
@@ -32,9 +70,14 @@ def trajectory(name: str, X, y, **params) -> np.ndarray:
     return np.column_stack([est.coef_path_, est.intercept_path_])
 
 
+def _iterative(parameter: str = "lr") -> list[str]:
+    """The implementations that take ``parameter`` (the iterative ones take ``lr``; the torch ones ``init_std``)."""
+    return [name for name in NAMES if parameter in implementation(name)().get_params()]
+
+
 def equivalences(
     *, num_examples=1000, batch_size=10, lr=0.03, num_epochs=3, seed=0, true_w=(2.0, -3.4), true_b=4.2, noise=0.01
-) -> dict:
+) -> Study:
     """Pairs of configurations on the same data, initial parameters and minibatch order, compared at every step."""
     X, y = synthetic_data(true_w, true_b, num_examples, noise=noise, random_state=seed)
     uneven = num_examples + batch_size // 2 if num_examples % batch_size == 0 else num_examples
@@ -58,7 +101,7 @@ def equivalences(
             ("torch-scratch", X, y, {"lr": 2 * a}),
         ),
         (
-            "the seed's DataLoader(shuffle=True)  vs  the package's own batching, same generator",
+            "the notebook's DataLoader(shuffle=True)  vs  the package's own batching, same generator",
             "exact",
             "both draw the same permutation from the same generator, so they see the same batches",
             ("torch-concise", X, y, {"lr": a, "use_dataloader": True}),
@@ -88,7 +131,7 @@ def equivalences(
             ("torch-scratch", X_uneven, y_uneven, {"lr": 2 * a}),
         ),
     ]
-    pairs = []
+    pairs, plot = [], {"losses": [], "difference": [], "labels": []}
     for name, kind, why, (name_a, X_a, y_a, params_a), (name_b, X_b, y_b, params_b) in specs:
         first = trajectory(name_a, X_a, y_a, **common, **params_a)
         second = trajectory(name_b, X_b, y_b, **common, **params_b)
@@ -105,15 +148,14 @@ def equivalences(
                 "agrees_within_1e-5": bool(difference.max() <= EXACT_TOLERANCE),
                 "compared_at": "every step" if len(first) > num_epochs + 1 else "every epoch end",
                 "why": why,
-                # for plots, not for tables
-                "_losses": (path_mse(X_a, y_a, first), path_mse(X_b, y_b, second)),
-                "_difference": difference,
-                "_labels": (_describe(name_a, params_a), _describe(name_b, params_b)),
             }
         )
+        plot["losses"].append((path_mse(X_a, y_a, first), path_mse(X_b, y_b, second)))
+        plot["difference"].append(difference)
+        plot["labels"].append((_describe(name_a, params_a), _describe(name_b, params_b)))
     config = {"num_examples": num_examples, "uneven_num_examples": uneven, "batch_size": B, "lr": a,
               "num_epochs": num_epochs, "seed": seed, "steps_per_epoch": steps_per_epoch}  # fmt: skip
-    return {"study": "equivalences", "config": config, "pairs": pairs}
+    return Study("equivalences", config, pairs, records_name="pairs", plot=plot)
 
 
 def _describe(name, params):
@@ -125,9 +167,9 @@ def _describe(name, params):
 def sweep_lr_batch(
     *, impl="torch-concise", lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), batch_sizes=(1, 10, 100, 1000),
     num_examples=1000, num_epochs=3, seed=0,
-) -> dict:  # fmt: skip
+) -> Study:  # fmt: skip
     """Final training MSE for each learning rate and batch size; a diverged cell is marked, not raised."""
-    X, y = synthetic_data((2.0, -3.4), 4.2, num_examples, random_state=seed)
+    X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, num_examples, random_state=seed)
     rows = []
     for batch_size in batch_sizes:
         for lr in lrs:
@@ -143,45 +185,41 @@ def sweep_lr_batch(
                 "status": f"diverged after epoch {est.n_iter_}" if diverged else "ok",
             })  # fmt: skip
     config = {"impl": impl, "num_examples": num_examples, "num_epochs": num_epochs, "seed": seed}
-    return {"study": "sweep lr-batch", "config": config, "rows": rows, "_axes": (list(lrs), list(batch_sizes))}
+    return Study("sweep lr-batch", config, rows, plot={"lrs": list(lrs), "batch_sizes": list(batch_sizes)})
 
 
 def sweep_data_size(
     *, sizes=(5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000), seeds=(0, 1, 2, 3, 4), noise=0.01,
     num_epochs=3, batch_size=10, lr=0.03,
-) -> dict:  # fmt: skip
+) -> Study:  # fmt: skip
     """‖ŵ − w‖ against n for every implementation (mean over seeds), beside least squares' σ·sqrt((d+1)/n)."""
-    true_w, true_b = np.array([2.0, -3.4]), 4.2
+    true_w, true_b = np.array(NOTEBOOK_W), NOTEBOOK_B
+    settings = {"lr": lr, "batch_size": batch_size, "num_epochs": num_epochs}
     rows = []
     for num_examples in sizes:
         row = {"num_examples": num_examples, "theory_lstsq": noise * math.sqrt((len(true_w) + 1) / num_examples)}
-        for name in ("torch-concise", "torch-scratch", "numpy-closed-form", "sklearn-sgd"):
+        for name in NAMES:
             errors = []
             for seed in seeds:
                 X, y = synthetic_data(true_w, true_b, num_examples, noise=noise, random_state=seed)
-                params = (
-                    {}
-                    if name == "numpy-closed-form"
-                    else {"lr": lr, "batch_size": batch_size, "num_epochs": num_epochs, "random_state": seed}
-                )
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DivergenceWarning)
-                    est = implementation(name)(**params).fit(X, y)
+                    est = build(name, **settings, random_state=seed).fit(X, y)
                 errors.append(np.linalg.norm(np.append(est.coef_ - true_w, est.intercept_ - true_b)))
             row[name] = float(np.mean(errors))
         rows.append(row)
     config = {"seeds": list(seeds), "noise": noise, "num_epochs": num_epochs, "batch_size": batch_size, "lr": lr}
-    return {"study": "sweep data-size", "config": config, "rows": rows}
+    return Study("sweep data-size", config, rows, plot={"names": list(NAMES)})
 
 
 def sweep_init(
     *, init_stds=(0.0, 0.01, 1.0, 10.0), num_examples=1000, num_epochs=3, lr=0.03, batch_size=10, seed=0
-) -> dict:
-    """Zeros versus the seed's N(0, 0.01²) versus large variances, for the two torch implementations at the
+) -> Study:
+    """Zeros versus the notebook's N(0, 0.01²) versus large variances, for the two torch implementations at the
     book's lr for each (the same 0.03, so torch-scratch, with its ½, takes half-size steps)."""
-    X, y = synthetic_data((2.0, -3.4), 4.2, num_examples, random_state=seed)
+    X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, num_examples, random_state=seed)
     rows, curves = [], {}
-    for name in ("torch-concise", "torch-scratch"):
+    for name in _iterative("init_std"):
         for init_std in init_stds:
             path = trajectory(
                 name, X, y, lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed, init_std=init_std
@@ -191,110 +229,8 @@ def sweep_init(
             rows.append({
                 "impl": name, "lr": lr, "init_std": init_std, "initial_train_mse": float(losses[0]),
                 **{f"epoch_{k}_train_mse": float(v) for k, v in enumerate(per_epoch[1:], start=1)},
-                "final_param_error": float(np.linalg.norm(path[-1] - [2.0, -3.4, 4.2])),
+                "final_param_error": float(np.linalg.norm(path[-1] - [*NOTEBOOK_W, NOTEBOOK_B])),
             })  # fmt: skip
             curves[(name, init_std)] = losses
     config = {"num_examples": num_examples, "num_epochs": num_epochs, "lr": lr, "batch_size": batch_size, "seed": seed}
-    return {
-        "study": "sweep init",
-        "config": config,
-        "rows": rows,
-        "_curves": curves,
-        "_steps_per_epoch": math.ceil(num_examples / batch_size),
-    }
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Pictures (matplotlib is imported only here, and only when a plot is asked for)
-
-
-def pyplot():
-    """matplotlib's pyplot, drawing to files only (never a window); imported on the first plot asked for."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_equivalences(study: dict):
-    plt = pyplot()
-    pairs = study["pairs"]
-    fig, axes = plt.subplots(2, len(pairs), figsize=(3.6 * len(pairs), 7), squeeze=False)
-    floor = 1e-12
-    for column, pair in enumerate(pairs):
-        top, bottom = axes[0, column], axes[1, column]
-        for losses, label, style in zip(pair["_losses"], pair["_labels"], ("-", "--")):
-            top.plot(losses, style, label=label, linewidth=1.5)
-        top.set(yscale="log", title=f"{pair['kind']}: max diff {pair['max_param_diff']:.1e}", xlabel="recorded step")
-        top.title.set_fontsize(9)
-        top.legend(fontsize=6)
-        bottom.plot(np.maximum(pair["_difference"], floor), color="black")
-        bottom.axhline(EXACT_TOLERANCE, color="red", linestyle=":", label="1e-5")
-        bottom.set(yscale="log", ylim=(floor / 2, None), xlabel="recorded step")
-        bottom.set_title("\n".join(_wrap(pair["name"], 48)), fontsize=7)
-        bottom.legend(fontsize=6)
-    axes[0, 0].set_ylabel("training MSE")
-    axes[1, 0].set_ylabel(f"max |parameter difference| (0 drawn at {floor:g})")
-    fig.tight_layout()
-    return fig
-
-
-def _wrap(text, width):
-    words, lines = text.split(), [""]
-    for word in words:
-        if len(lines[-1]) + len(word) + 1 > width:
-            lines.append("")
-        lines[-1] = f"{lines[-1]} {word}".strip()
-    return lines
-
-
-def plot_lr_batch(study: dict):
-    plt = pyplot()
-    lrs, batch_sizes = study["_axes"]
-    grid = np.full((len(batch_sizes), len(lrs)), np.nan)
-    for row in study["rows"]:
-        if row["final_train_mse"] is not None:
-            grid[batch_sizes.index(row["batch_size"]), lrs.index(row["lr"])] = row["final_train_mse"]
-    fig, axis = plt.subplots(figsize=(8, 4.5))
-    image = axis.imshow(np.log10(grid), cmap="viridis", aspect="auto")
-    for i, j in np.ndindex(grid.shape):
-        axis.text(j, i, "diverged" if np.isnan(grid[i, j]) else f"{grid[i, j]:.1e}", ha="center", va="center",
-                  fontsize=7, color="red" if np.isnan(grid[i, j]) else "white")  # fmt: skip
-    axis.set(xticks=range(len(lrs)), xticklabels=[f"{lr:g}" for lr in lrs], yticks=range(len(batch_sizes)),
-             yticklabels=batch_sizes, xlabel="learning rate", ylabel="batch size",
-             title=f"{study['config']['impl']}: training MSE after {study['config']['num_epochs']} epochs")  # fmt: skip
-    fig.colorbar(image, label="log10 training MSE")
-    fig.tight_layout()
-    return fig
-
-
-def plot_data_size(study: dict):
-    plt = pyplot()
-    sizes = [row["num_examples"] for row in study["rows"]]
-    fig, axis = plt.subplots(figsize=(7, 5))
-    for name in ("torch-concise", "torch-scratch", "numpy-closed-form", "sklearn-sgd"):
-        axis.plot(sizes, [row[name] for row in study["rows"]], marker="o", label=name)
-    axis.plot(sizes, [row["theory_lstsq"] for row in study["rows"]], "k--", label="σ·sqrt((d+1)/n)")
-    axis.set(xscale="log", yscale="log", xlabel="training examples n", ylabel="‖(ŵ, b̂) − (w, b)‖ (mean over seeds)",
-             title=f"Error against data size ({study['config']['num_epochs']} epochs for the iterative ones)")  # fmt: skip
-    axis.legend()
-    fig.tight_layout()
-    return fig
-
-
-def plot_init(study: dict):
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    per_epoch = study["_steps_per_epoch"]
-    for axis, name in zip(axes, ("torch-concise", "torch-scratch")):
-        for (impl, init_std), losses in study["_curves"].items():
-            if impl == name:
-                axis.plot(np.arange(len(losses)) / per_epoch, losses, label=f"init std {init_std:g}")
-        axis.axhline(1e-4, color="grey", linestyle="--", label="noise floor")
-        axis.set(yscale="log", xlabel="epoch", title=name)
-        axis.legend()
-    axes[0].set_ylabel("training MSE")
-    fig.tight_layout()
-    return fig
+    return Study("sweep init", config, rows, plot={"curves": curves, "steps_per_epoch": math.ceil(num_examples / batch_size)})

@@ -1,0 +1,181 @@
+"""The command line: the comparison by default, the subcommands ``equivalences`` and ``sweep KIND``.
+
+Every usage error is one line on standard error and exit status 2; any other error one line and status 1
+(``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import impls
+from runner.checks import UsageError, check_settings
+from runner.files import write_text
+from runner.render import FORMATS
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where there is none to show (the help says what happens then)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on standard error and exit status 2."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _add_output_flags(parser, what="the report") -> None:
+    add = parser.add_argument
+    add("--seed", type=int, default=0, help="seeds the data, the initial weights and the minibatch order")
+    add("--format", default="table", choices=FORMATS, help="output format")
+    add("--output", metavar="PATH", help=f"write {what} to PATH (whole or not at all) instead of standard output")
+    add("--debug", action="store_true", help="show the traceback of an error instead of one line")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(
+        prog="compare.py",
+        description="Fit linear regression four ways on the same data and compare estimates, losses and times. "
+        "Defaults reproduce the d2l notebook: y = Xw + b + noise, w = [2, -3.4], b = 4.2, 1000 examples, "
+        "noise 0.01, minibatches of 10, lr 0.03, 3 epochs.",
+        formatter_class=_HelpFormatter,
+    )
+    add = top.add_argument
+    add("--impl", action="append", metavar="NAME",
+        help=f"implementation to run, repeatable: {', '.join(impls.NAMES)} (default: all)")  # fmt: skip
+    add("--num-examples", type=int, default=1000, help="training examples drawn from the generator")
+    add("--true-w", type=float, nargs="+", metavar="W",
+        help="true weights, one per feature (default: 2 -3.4; none for --data)")  # fmt: skip
+    add("--true-b", type=float, help="true bias (default: 4.2; none for --data)")
+    add("--noise", type=float, default=0.01, help="standard deviation of the Gaussian noise added to y")
+    add("--batch-size", type=int, default=10, help="minibatch size of the iterative implementations")
+    add("--lr", type=float, default=0.03, help="learning rate (the notebook's convention: MSE averaged over the batch)")
+    add("--num-epochs", type=int, default=3, help="passes over the data of the iterative implementations")
+    add("--repeats", type=int, default=5, help="timed fits per implementation, after one untimed warm-up")
+    add("--device", default="cpu", help="torch device of the torch implementations (cpu, cuda)")
+    add("--dtype", default="float32", choices=["float32", "float64"],
+        help="dtype of the synthetic data and of torch's arithmetic")  # fmt: skip
+    add("--data", metavar="FILE.csv", help="fit your own CSV (header row) instead of synthetic data; needs --target")
+    add("--target", metavar="COLUMN", help="the CSV column to predict; the other columns are features")
+    add("--plot", metavar="PATH.png", help="also draw the loss curves and parameter paths to this PNG (needs matplotlib)")
+    _add_output_flags(top)
+
+    commands = top.add_subparsers(dest="command", title="commands (default: the comparison)", metavar="COMMAND",
+                                  parser_class=_Parser)  # fmt: skip
+    study = {"formatter_class": _HelpFormatter}
+    equivalences = commands.add_parser(
+        "equivalences", help="the notebook's exercise (mean vs sum loss), proved step by step", **study,
+        description="Pairs of configurations on the same data, initial parameters and minibatches, compared at "
+        "every step: mean vs sum loss, the ½ of the squared loss, DataLoader vs own batching, uneven batches.",
+    )  # fmt: skip
+    add = equivalences.add_argument
+    add("--num-examples", type=int, default=1000, help="examples; the uneven pairs use this plus half a batch")
+    add("--batch-size", type=int, default=10, help="minibatch size B")
+    add("--lr", type=float, default=0.03, help="the notebook's learning rate a (MSE averaged over the batch)")
+    add("--num-epochs", type=int, default=3, help="passes over the data")
+    add("--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)")
+    _add_output_flags(equivalences, "the study")
+
+    sweep = commands.add_parser("sweep", help="the book's other exercises: sweep lr-batch | data-size | init",
+                                description="The book's other exercises, as sweeps.", **study)  # fmt: skip
+    kinds = sweep.add_subparsers(dest="kind", title="kinds", metavar="kind", parser_class=_Parser, required=True)
+    for kind, text in [
+        ("lr-batch", "final training MSE for each learning rate and batch size"),
+        ("data-size", "error against data size for all four, beside least squares' theory"),
+        ("init", "zeros vs the notebook's N(0, 0.01²) vs large initial weights"),
+    ]:
+        one = kinds.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".", **study)
+        if kind == "lr-batch":
+            one.add_argument("--impl", default="torch-concise", choices=["torch-concise", "torch-scratch", "sklearn-sgd"],
+                             help="implementation of the lr-batch sweep")  # fmt: skip
+        one.add_argument("--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)")
+        _add_output_flags(one, "the study")
+    return top
+
+
+def run_report(args) -> int:
+    from compare import compare
+    from runner.read import read_csv
+
+    if (args.data is None) != (args.target is None):
+        raise UsageError("--data and --target go together: give the CSV file and the column to predict")
+    settings = dict(
+        num_examples=args.num_examples, noise=args.noise, batch_size=args.batch_size, lr=args.lr,
+        num_epochs=args.num_epochs, seed=args.seed, repeats=args.repeats, device=args.device, dtype=args.dtype,
+        record_paths=bool(args.plot), progress=True,
+    )  # fmt: skip
+    if args.data is not None:
+        X, y, _ = read_csv(args.data, args.target)
+        result = compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=args.data, **settings)
+    else:
+        result = compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
+    write_text(args.output, result.render(args.format))
+    if args.plot:
+        from runner.plot import plot_comparison
+
+        plot_comparison(result, args.plot)
+    return 0
+
+
+def run_study(args) -> int:
+    from runner import study
+
+    if args.command == "equivalences":
+        check_settings(["numpy-closed-form"], args.num_examples, 0.01, args.batch_size, args.lr, args.num_epochs,
+                       args.seed, 1, "cpu", "float32")  # fmt: skip
+        result = study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
+                                    num_epochs=args.num_epochs, seed=args.seed)  # fmt: skip
+    else:
+        if not 0 <= args.seed < 2**32:
+            raise UsageError(f"--seed must be an integer in [0, 2**32); got {args.seed}")
+        if args.kind == "lr-batch":
+            result = study.sweep_lr_batch(impl=args.impl, seed=args.seed)
+        elif args.kind == "data-size":
+            result = study.sweep_data_size(seeds=tuple(range(args.seed, args.seed + 5)))
+        else:
+            result = study.sweep_init(seed=args.seed)
+    write_text(args.output, result.render(args.format))
+    if args.plot:
+        from runner.plot import plot_study
+
+        plot_study(result, args.plot)
+    return 0
+
+
+def _check_can_plot(path: str) -> None:
+    if not path.lower().endswith(".png"):
+        raise UsageError(f"--plot must name a .png file; got {path!r}")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install matplotlib (or the package's [plot] extra)") from None
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    try:
+        args = parser().parse_args(argv)
+        if args.plot:
+            _check_can_plot(args.plot)
+        return run_report(args) if args.command is None else run_study(args)
+    except UsageError as exc:
+        if debug:
+            raise
+        print(f"compare.py: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("compare.py: interrupted; no output file was left half-written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the command line promises one line, not a traceback
+        if debug:
+            raise
+        print(f"compare.py: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return 1

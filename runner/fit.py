@@ -1,0 +1,115 @@
+"""Building, fitting and timing the implementations, the same way for each; and the machine the times come from."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+import impls
+from impls import DivergenceWarning
+from runner.checks import uses_torch
+
+
+@dataclass
+class Timing:
+    """Seconds taken by ``fit`` alone: median, quartiles and extremes of the timed fits, and the cold first one."""
+
+    fit_seconds: float | None = None
+    fit_seconds_q1: float | None = None
+    fit_seconds_q3: float | None = None
+    fit_seconds_min: float | None = None
+    fit_seconds_max: float | None = None
+    cold_fit_seconds: float | None = None
+
+
+def build(name: str, **settings):
+    """The estimator ``name`` with those of ``settings`` it takes (the closed form takes none of them)."""
+    cls = impls.implementation(name)
+    accepted = cls().get_params()
+    return cls(**{key: value for key, value in settings.items() if key in accepted})
+
+
+def timed_fit(estimator, X, y, device: str) -> tuple[float, bool]:
+    """Seconds taken by ``fit`` alone (the device synchronised around it), and whether it diverged."""
+    synchronize = _cuda_synchronize if device.startswith("cuda") else (lambda: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DivergenceWarning)
+        synchronize()
+        start = time.perf_counter()
+        estimator.fit(X, y)
+        synchronize()
+        seconds = time.perf_counter() - start
+    return seconds, any(issubclass(w.category, DivergenceWarning) for w in caught)
+
+
+def _cuda_synchronize():
+    import torch
+
+    torch.cuda.synchronize()
+
+
+def fit_and_time(estimator, X, y, repeats: int, device: str, tick=lambda: None) -> tuple[Timing, bool]:
+    """One untimed warm-up fit (the cold figure), then ``repeats`` timed fits; ``tick`` after each fit."""
+    cold, diverged = timed_fit(estimator, X, y, device)
+    times = []
+    for _ in range(repeats):
+        tick()
+        times.append(timed_fit(estimator, X, y, device)[0])
+    tick()
+    timing = Timing(
+        fit_seconds=statistics.median(times),
+        fit_seconds_q1=float(np.percentile(times, 25)),
+        fit_seconds_q3=float(np.percentile(times, 75)),
+        fit_seconds_min=min(times),
+        fit_seconds_max=max(times),
+        cold_fit_seconds=cold,
+    )
+    return timing, diverged
+
+
+def trace(estimator, X, y) -> dict:
+    """The parameters after every step (every epoch for sklearn-sgd) of a copy of ``estimator``, for plots."""
+    from sklearn.base import clone
+
+    traced = clone(estimator).set_params(record_steps=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)
+        traced.fit(X, y)
+    return {"coef_path": traced.coef_path_, "intercept_path": traced.intercept_path_}
+
+
+def environment(names, device: str) -> dict:
+    import sklearn
+    import threadpoolctl
+
+    blas_threads = max((pool["num_threads"] for pool in threadpoolctl.threadpool_info()), default=1)
+    torch_module = sys.modules.get("torch")
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch_module.__version__ if torch_module else "not imported",
+        "scikit-learn": sklearn.__version__,
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch_module.get_num_threads() if torch_module else blas_threads,
+        "blas_threads": blas_threads,
+        "device": device if uses_torch(names) else "cpu",
+    }
+
+
+def progress_bar(total: int, enabled: bool):
+    """A progress bar on standard error when it is a terminal and the run lasts over a second; else None."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, file=sys.stderr, delay=1.0, unit="fit", leave=False)

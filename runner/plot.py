@@ -1,0 +1,166 @@
+"""The pictures: matplotlib is imported here only, and only when a plot is asked for; figures go to files."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runner.files import write_atomically
+from runner.study import EXACT_TOLERANCE, path_mse
+
+
+def pyplot():
+    """matplotlib's pyplot, drawing to files only (never a window); imported on the first plot asked for."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_equivalences(study: dict):
+    plt = pyplot()
+    pairs, drawn = study.records, study.plot
+    fig, axes = plt.subplots(2, len(pairs), figsize=(3.6 * len(pairs), 7), squeeze=False)
+    floor = 1e-12
+    for column, pair in enumerate(pairs):
+        top, bottom = axes[0, column], axes[1, column]
+        for losses, label, style in zip(drawn["losses"][column], drawn["labels"][column], ("-", "--")):
+            top.plot(losses, style, label=label, linewidth=1.5)
+        top.set(yscale="log", title=f"{pair['kind']}: max diff {pair['max_param_diff']:.1e}", xlabel="recorded step")
+        top.title.set_fontsize(9)
+        top.legend(fontsize=6)
+        bottom.plot(np.maximum(drawn["difference"][column], floor), color="black")
+        bottom.axhline(EXACT_TOLERANCE, color="red", linestyle=":", label="1e-5")
+        bottom.set(yscale="log", ylim=(floor / 2, None), xlabel="recorded step")
+        bottom.set_title("\n".join(_wrap(pair["name"], 48)), fontsize=7)
+        bottom.legend(fontsize=6)
+    axes[0, 0].set_ylabel("training MSE")
+    axes[1, 0].set_ylabel(f"max |parameter difference| (0 drawn at {floor:g})")
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text, width):
+    words, lines = text.split(), [""]
+    for word in words:
+        if len(lines[-1]) + len(word) + 1 > width:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {word}".strip()
+    return lines
+
+
+def plot_lr_batch(study: dict):
+    plt = pyplot()
+    lrs, batch_sizes = study.plot["lrs"], study.plot["batch_sizes"]
+    grid = np.full((len(batch_sizes), len(lrs)), np.nan)
+    for row in study.records:
+        if row["final_train_mse"] is not None:
+            grid[batch_sizes.index(row["batch_size"]), lrs.index(row["lr"])] = row["final_train_mse"]
+    fig, axis = plt.subplots(figsize=(8, 4.5))
+    image = axis.imshow(np.log10(grid), cmap="viridis", aspect="auto")
+    for i, j in np.ndindex(grid.shape):
+        axis.text(j, i, "diverged" if np.isnan(grid[i, j]) else f"{grid[i, j]:.1e}", ha="center", va="center",
+                  fontsize=7, color="red" if np.isnan(grid[i, j]) else "white")  # fmt: skip
+    axis.set(xticks=range(len(lrs)), xticklabels=[f"{lr:g}" for lr in lrs], yticks=range(len(batch_sizes)),
+             yticklabels=batch_sizes, xlabel="learning rate", ylabel="batch size",
+             title=f"{study.config['impl']}: training MSE after {study.config['num_epochs']} epochs")  # fmt: skip
+    fig.colorbar(image, label="log10 training MSE")
+    fig.tight_layout()
+    return fig
+
+
+def plot_data_size(study: dict):
+    plt = pyplot()
+    sizes = [row["num_examples"] for row in study.records]
+    fig, axis = plt.subplots(figsize=(7, 5))
+    for name in study.plot["names"]:
+        axis.plot(sizes, [row[name] for row in study.records], marker="o", label=name)
+    axis.plot(sizes, [row["theory_lstsq"] for row in study.records], "k--", label="σ·sqrt((d+1)/n)")
+    axis.set(xscale="log", yscale="log", xlabel="training examples n", ylabel="‖(ŵ, b̂) − (w, b)‖ (mean over seeds)",
+             title=f"Error against data size ({study.config['num_epochs']} epochs for the iterative ones)")  # fmt: skip
+    axis.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_init(study: dict):
+    plt = pyplot()
+    names = list(dict.fromkeys(impl for impl, _ in study.plot["curves"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), sharey=True, squeeze=False)
+    axes = axes[0]
+    per_epoch = study.plot["steps_per_epoch"]
+    for axis, name in zip(axes, names):
+        for (impl, init_std), losses in study.plot["curves"].items():
+            if impl == name:
+                axis.plot(np.arange(len(losses)) / per_epoch, losses, label=f"init std {init_std:g}")
+        axis.axhline(1e-4, color="grey", linestyle="--", label="noise floor")
+        axis.set(yscale="log", xlabel="epoch", title=name)
+        axis.legend()
+    axes[0].set_ylabel("training MSE")
+    fig.tight_layout()
+    return fig
+
+
+def plot_comparison(result: Comparison, path: str) -> None:
+    """Training MSE at every step (log scale, noise floor drawn) and the paths of (w1, w2) over the loss contours."""
+    plt = pyplot()
+    fig, (loss_axis, path_axis) = plt.subplots(1, 2, figsize=(12, 5))
+    X, y = result.data
+    keep = slice(None, None, max(1, len(X) // 5000))  # losses for the picture need only a sample of the rows
+    X, y = X[keep].astype(np.float64), y[keep].astype(np.float64)
+    paths = {
+        name: np.column_stack([c["coef_path"], c["intercept_path"]])
+        for name, c in result.curves.items()
+        if "coef_path" in c
+    }
+    for name, trail in paths.items():
+        epochs = np.linspace(0, len(result.curves[name]["loss_curve"]), len(trail))
+        stride = max(1, len(trail) // 2000)
+        per_step = len(trail) > len(result.curves[name]["loss_curve"]) + 1
+        loss_axis.plot(epochs[::stride], path_mse(X, y, trail[::stride]), marker=None if per_step else "o",
+                       label=name + (" (every step)" if per_step else " (every epoch)"))  # fmt: skip
+    if result.reference["noise_floor_mse"] is not None:
+        loss_axis.axhline(result.reference["noise_floor_mse"], color="grey", linestyle="--", label="noise floor σ²")
+    loss_axis.axhline(result.reference["train_mse"], color="black", linestyle=":", label="least squares")
+    loss_axis.set(yscale="log", xlabel="epoch", ylabel="training MSE", title="Training loss along the way")
+    loss_axis.legend()
+
+    coef = np.array(result.reference["coef"])
+    # Axes: (w1, w2) with the other parameters at the optimum, or (w1, b) when there is a single feature.
+    axes = (0, 1)
+    optimum = np.append(coef, result.reference["intercept"])
+    points = np.vstack([optimum] + [p for p in paths.values()])
+    low, high = points[:, axes].min(axis=0), points[:, axes].max(axis=0)
+    pad = 0.1 * (high - low) + 1e-3
+    grid_a, grid_b = np.meshgrid(
+        np.linspace(low[0] - pad[0], high[0] + pad[0], 120), np.linspace(low[1] - pad[1], high[1] + pad[1], 120)
+    )
+    theta = np.tile(optimum, (grid_a.size, 1))
+    theta[:, axes[0]], theta[:, axes[1]] = grid_a.ravel(), grid_b.ravel()
+    losses = path_mse(X, y, theta).reshape(grid_a.shape)
+    path_axis.contour(grid_a, grid_b, np.log10(losses), levels=20, cmap="viridis", linewidths=0.7)
+    for name, trail in paths.items():
+        path_axis.plot(
+            trail[:, axes[0]], trail[:, axes[1]], marker="." if len(trail) < 50 else None, linewidth=1, label=name
+        )
+    path_axis.plot(
+        *optimum[list(axes)], marker="*", markersize=14, color="red", linestyle="none", label="least squares"
+    )
+    labels = ("w1", "w2") if len(coef) >= 2 else ("w1", "b")
+    path_axis.set(xlabel=labels[0], ylabel=labels[1], title="Parameter paths over log10 training-loss contours")
+    path_axis.legend()
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: str) -> None:
+    """Write ``fig`` as a PNG, whole or not at all, and free it."""
+    write_atomically(path, lambda temporary: fig.savefig(temporary, format="png", dpi=110))
+    pyplot().close(fig)
+
+
+def plot_study(study, path: str) -> None:
+    draw = {"equivalences": plot_equivalences, "sweep lr-batch": plot_lr_batch, "sweep data-size": plot_data_size,
+            "sweep init": plot_init}[study.study]  # fmt: skip
+    save_figure(draw(study), path)

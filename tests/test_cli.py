@@ -1,0 +1,222 @@
+"""The command line: flags, outputs, plots, user files, one-line errors with exit status 2, nothing half-written."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import matplotlib.image
+import numpy as np
+import pytest
+from conftest import ROOT, run_cli
+
+from compare import main
+from impls import NAMES
+from runner.checks import UsageError
+from runner.files import write_atomically
+from runner.fit import progress_bar
+
+
+def test_default_command_prints_the_table(tmp_path):
+    done = run_cli("--repeats", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("impl") and [line.split()[0] for line in lines[2:6]] == list(NAMES)
+    assert all(line.rstrip().endswith("ok") for line in lines[2:6])
+    assert done.stderr == ""  # no progress bar when standard error is not a terminal
+
+
+def test_output_file_and_plot_png(tmp_path):
+    out, png = tmp_path / "report.json", tmp_path / "curves.png"
+    assert main(["--repeats", "1", "--format", "json", "--output", str(out), "--plot", str(png)]) == 0
+    assert json.loads(out.read_text())["results"][0]["impl"] == "torch-concise"
+    image = matplotlib.image.imread(png)
+    assert image.shape[0] > 400 and image.shape[1] > 1000 and os.path.getsize(png) > 20_000
+    assert image[..., :3].std() > 0.05  # something was drawn
+    assert sorted(os.listdir(tmp_path)) == ["curves.png", "report.json"]  # no temporary file left behind
+
+
+def test_user_csv_end_to_end(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((200, 2))
+    y = X @ [0.5, -1.5] + 2.0 + 0.01 * rng.standard_normal(200)
+    path = tmp_path / "mine.csv"
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["a", "price", "b"])
+        writer.writerows([[x0, target, x1] for (x0, x1), target in zip(X, y)])
+    out = tmp_path / "out.csv"
+    assert (
+        main(
+            ["--data", str(path), "--target", "price", "--repeats", "1", "--format", "csv", "--output", str(out)]
+        )
+        == 0
+    )
+    rows = list(csv.DictReader(open(out)))
+    closed = next(row for row in rows if row["impl"] == "numpy-closed-form")
+    np.testing.assert_allclose(json.loads(closed["coef"]), [0.5, -1.5], atol=0.01)
+    assert closed["coef_error"] == ""  # no true parameters for user data
+    assert main(["--data", str(path), "--target", "price", "--true-w", "0.5", "-1.5", "--true-b", "2",
+                        "--repeats", "1", "--format", "json", "--output", str(out)]) == 0  # fmt: skip
+    closed = json.loads(out.read_text())["results"][2]
+    assert closed["impl"] == "numpy-closed-form" and closed["coef_error"] < 0.01
+
+
+def test_closed_form_alone_does_not_import_torch():
+    code = (
+        "import sys, compare; compare.main(['--impl', 'numpy-closed-form', '--repeats', '1']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "numpy-closed-form" in done.stdout and "not imported" in done.stdout
+
+
+def test_console_script_is_declared():
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as file:
+        assert tomllib.load(file)["project"]["scripts"]["linreg-compare"] == "compare:main"
+
+
+def test_help_explains_every_flag_with_its_default():
+    done = run_cli("--help")
+    assert done.returncode == 0
+    for flag in ["--impl", "--num-examples", "--true-w", "--true-b", "--noise", "--batch-size", "--lr", "--num-epochs",
+                 "--seed", "--repeats", "--device", "--dtype", "--data", "--target", "--format", "--output", "--plot"]:  # fmt: skip
+        assert flag in done.stdout
+    assert "(default: 0.03)" in done.stdout
+
+
+def test_progress_bar_only_on_a_terminal_and_only_with_tqdm(monkeypatch):
+    import types
+
+    made = []
+    fake_tqdm = types.ModuleType("tqdm")
+    fake_tqdm.tqdm = lambda **kwargs: made.append(kwargs) or "bar"
+    monkeypatch.setitem(sys.modules, "tqdm", fake_tqdm)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert progress_bar(10, enabled=True) is None  # not a terminal: silent
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert progress_bar(10, enabled=False) is None  # not asked for
+    assert progress_bar(10, enabled=True) == "bar"
+    assert made[0]["file"] is sys.stderr and made[0]["total"] == 10 and made[0]["delay"] > 0
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # tqdm not installed: silent, no error
+    assert progress_bar(10, enabled=True) is None
+
+
+def _csv(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+BAD_COMMANDS = [
+    (["--impl", "nope"], "--impl must be one of torch-concise"),
+    (["--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
+    (["--lr", "-1"], "--lr must be a finite number > 0; got -1.0"),
+    (["--lr", "nan"], "--lr must be a finite number > 0; got nan"),
+    (["--batch-size", "0"], "--batch-size must be an integer >= 1; got 0"),
+    (["--batch-size", "2.5"], "argument --batch-size: invalid int value: '2.5'"),
+    (["--num-epochs", "-1"], "--num-epochs must be an integer >= 0; got -1"),
+    (["--num-examples", "0"], "--num-examples must be an integer >= 1; got 0"),
+    (["--noise", "-0.1"], "--noise must be a finite number >= 0"),
+    (["--repeats", "0"], "--repeats must be an integer >= 1"),
+    (["--seed", "-1"], "--seed must be an integer in [0, 2**32)"),
+    (["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
+    (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
+    (["--device", "gpu"], "--device 'gpu' is not available here; use cpu"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--plot", "curves.jpg"], "--plot must name a .png file"),
+    (["--data", "{missing}"], "--data and --target go together"),
+    (["--data", "{missing}", "--target", "y"], "cannot read --data"),
+    (["--data", "{empty}", "--target", "y"], "is empty; it needs a header row"),
+    (["--data", "{header_only}", "--target", "y"], "has a header but no data rows"),
+    (["--data", "{good}", "--target", "price"], "--target 'price' is not a column of"),
+    (
+        ["--data", "{good}", "--target", "y", "--true-w", "1", "2", "3", "--true-b", "0"],
+        "--true-w has 3 numbers but the data have 2 features",
+    ),
+    (["--data", "{good}", "--target", "y", "--true-w", "1", "2"], "give both --true-w and --true-b"),
+    (["--data", "{blank_cell}", "--target", "y"], "row 3, column 'x2' is empty"),
+    (["--data", "{word_cell}", "--target", "y"], "row 2, column 'x1' is 'abc', not a number"),
+    (["--data", "{nan_cell}", "--target", "y"], "row 2, column 'y' is nan, not a finite number"),
+    (["--data", "{ragged}", "--target", "y"], "row 3 has 2 fields; the header has 3"),
+    (["--data", "{binary}", "--target", "y"], "is not UTF-8 text"),
+]
+
+
+@pytest.fixture
+def csv_files(tmp_path):
+    return {
+        "missing": str(tmp_path / "missing.csv"),
+        "empty": _csv(tmp_path, "", "empty.csv"),
+        "header_only": _csv(tmp_path, "x1,x2,y\n", "header.csv"),
+        "good": _csv(tmp_path, "x1,x2,y\n1,2,3\n4,5,6\n7,8,10\n", "good.csv"),
+        "blank_cell": _csv(tmp_path, "x1,x2,y\n1,2,3\n4,,6\n", "blank.csv"),
+        "word_cell": _csv(tmp_path, "x1,x2,y\nabc,2,3\n", "word.csv"),
+        "nan_cell": _csv(tmp_path, "x1,x2,y\n1,2,nan\n", "nan.csv"),
+        "ragged": _csv(tmp_path, "x1,x2,y\n1,2,3\n4,5\n", "ragged.csv"),
+        "binary": _csv(tmp_path, b"\xff\xfe\x00\x81garbage", "binary.csv"),
+    }
+
+
+@pytest.mark.parametrize("argv, words", BAD_COMMANDS, ids=[" ".join(argv) for argv, _ in BAD_COMMANDS])
+def test_bad_command_lines_exit_2_with_one_line(argv, words, csv_files, capsys):
+    argv = [arg.format(**csv_files) for arg in argv]
+    assert main(argv + ["--repeats", "1"] if "--repeats" not in argv else argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("compare.py: error: ")
+    assert words in lines[0]
+
+
+def test_a_real_process_exits_2_with_one_line_and_no_traceback():
+    done = subprocess.run([sys.executable, "compare.py", "--lr", "abc"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_debug_shows_the_traceback():
+    with pytest.raises(UsageError):
+        main(["--lr", "-1", "--debug"])
+
+
+@pytest.mark.parametrize("keep_old", [True, False])
+def test_a_failed_write_leaves_the_old_file_or_none(tmp_path, keep_old):
+    target = tmp_path / "report.json"
+    if keep_old:
+        target.write_text("old report")
+
+    def write_half_then_fail(temporary):
+        with open(temporary, "w") as file:
+            file.write("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(str(target), write_half_then_fail)
+    assert os.listdir(tmp_path) == (["report.json"] if keep_old else [])
+    if keep_old:
+        assert target.read_text() == "old report"
+
+
+def test_a_failing_plot_leaves_the_old_png(tmp_path, monkeypatch):
+    png = tmp_path / "curves.png"
+    png.write_bytes(b"old picture")
+    import matplotlib.figure
+
+    def broken_savefig(self, fname, **kwargs):
+        with open(fname, "wb") as file:
+            file.write(b"\x89PNG half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
+    assert (
+        main(
+            ["--impl", "numpy-closed-form", "--repeats", "1", "--plot", str(png), "--output", str(tmp_path / "r.txt")]
+        )
+        == 1
+    )
+    assert png.read_bytes() == b"old picture" and sorted(os.listdir(tmp_path)) == ["curves.png", "r.txt"]

@@ -1,0 +1,80 @@
+"""The closed form against lstsq and LinearRegression, by hand, from blocks and memmaps, on random problems."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import LinearRegression
+
+from impls import NumpyClosedFormRegressor
+
+
+def _design(rank_deficient):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((200, 5)) + 3.0  # off-centre on purpose
+    if rank_deficient:
+        X[:, 4] = X[:, 0] - 2 * X[:, 1]  # a linear combination, so XᵀX is singular
+    y = X @ np.array([1.0, -2.0, 0.5, 3.0, -1.0]) + 0.7 + 0.1 * rng.standard_normal(200)
+    return X, y
+
+
+@pytest.mark.parametrize("rank_deficient", [False, True])
+def test_closed_form_equals_lstsq_and_linear_regression(rank_deficient):
+    X, y = _design(rank_deficient)
+    est = NumpyClosedFormRegressor().fit(X, y)
+    solution = np.linalg.lstsq(np.column_stack([X, np.ones(len(X))]), y, rcond=None)[0]
+    np.testing.assert_allclose(est.coef_, solution[:-1], rtol=1e-10, atol=1e-12)
+    assert est.intercept_ == pytest.approx(solution[-1], rel=1e-10)
+    oracle = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(est.coef_, oracle.coef_, rtol=1e-10, atol=1e-12)
+    assert est.intercept_ == pytest.approx(oracle.intercept_, rel=1e-10)
+    assert est.solver_ == ("lstsq" if rank_deficient else "normal-equations")
+
+
+def test_closed_form_on_three_points_worked_by_hand():
+    # y = 2x + 1 through (0, 1), (1, 3), (2, 5): x̄ = 1, ȳ = 3, w = Σ(x-x̄)(y-ȳ) / Σ(x-x̄)² = 4/2 = 2, b = 3 - 2 = 1.
+    est = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    assert est.coef_[0] == pytest.approx(2.0, abs=1e-14) and est.intercept_ == pytest.approx(1.0, abs=1e-14)
+    # Two identical columns share the slope equally (minimum norm): w = [1, 1].
+    est = NumpyClosedFormRegressor().fit([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], [1.0, 3.0, 5.0])
+    np.testing.assert_allclose(est.coef_, [1.0, 1.0], atol=1e-12)
+    assert est.intercept_ == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("rank_deficient", [False, True])
+def test_closed_form_from_blocks_and_memmap_equals_in_memory(rank_deficient, tmp_path):
+    X, y = _design(rank_deficient)
+    in_memory = NumpyClosedFormRegressor().fit(X, y)
+    blocks = ((X[i : i + 37], y[i : i + 37]) for i in range(0, len(X), 37))
+    if rank_deficient:
+        with pytest.warns(UserWarning, match="ill-conditioned"):
+            chunked = NumpyClosedFormRegressor().fit_blocks(blocks)
+        np.testing.assert_allclose(chunked.coef_, in_memory.coef_, rtol=1e-6)
+    else:
+        chunked = NumpyClosedFormRegressor().fit_blocks(blocks)
+        np.testing.assert_allclose(chunked.coef_, in_memory.coef_, rtol=1e-12)
+    mapped = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=X.shape)
+    mapped[:] = X
+    np.testing.assert_array_equal(NumpyClosedFormRegressor().fit(mapped, y).coef_, in_memory.coef_)
+
+
+def test_fit_blocks_with_no_block_says_so():
+    with pytest.raises(ValueError, match="at least one block"):
+        NumpyClosedFormRegressor().fit_blocks([])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    num_examples=st.integers(10, 200),
+    num_features=st.integers(1, 6),
+    seed=st.integers(0, 2**32 - 1),
+    offset=st.floats(-100, 100),
+)
+def test_closed_form_matches_lstsq_on_random_problems(num_examples, num_features, seed, offset):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((num_examples, num_features)) + offset
+    y = X @ rng.standard_normal(num_features) + rng.standard_normal() + rng.standard_normal(num_examples)
+    est = NumpyClosedFormRegressor().fit(X, y)
+    solution = np.linalg.lstsq(np.column_stack([X, np.ones(num_examples)]), y, rcond=None)[0]
+    fitted = X @ est.coef_ + est.intercept_
+    np.testing.assert_allclose(fitted, np.column_stack([X, np.ones(num_examples)]) @ solution, rtol=1e-8, atol=1e-8)

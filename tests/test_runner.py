@@ -1,0 +1,87 @@
+"""compare() as a library: one scoring for all, user arrays, an error or a divergence in one row, reruns."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from compare import compare
+from impls import NAMES, synthetic_data
+
+
+@pytest.fixture(scope="module")
+def notebook_result():
+    return compare(repeats=2)
+
+
+def test_library_scores_every_implementation_alike(notebook_result):
+    rows = {row["impl"]: row for row in notebook_result.results}
+    assert list(rows) == list(NAMES)
+    X, y = synthetic_data([2, -3.4], 4.2, 1000)
+    lstsq = np.linalg.lstsq(np.column_stack([X, np.ones(1000)]).astype(np.float64), y.astype(np.float64), rcond=None)[0]
+    np.testing.assert_allclose(notebook_result.reference["coef"], lstsq[:2], rtol=1e-12)
+    for row in rows.values():
+        assert row["status"] == "ok"
+        coef, intercept = np.array(row["coef"]), row["intercept"]
+        # the runner's own scoring, recomputed here from the estimates it reports
+        assert row["train_mse"] == pytest.approx(np.mean((X.astype(np.float64) @ coef + intercept - y) ** 2), rel=1e-9)
+        assert row["coef_error"] == pytest.approx(np.linalg.norm(coef - [2, -3.4]), rel=1e-12)
+        assert row["intercept_error"] == pytest.approx(abs(intercept - 4.2), rel=1e-12)
+        assert row["param_distance_to_lstsq"] == pytest.approx(
+            np.linalg.norm(np.append(coef, intercept) - lstsq), rel=1e-9
+        )
+        assert row["excess_train_mse"] >= -1e-15  # nothing beats least squares on its own sample
+        assert 5e-5 < row["test_mse"] < 2e-4
+        assert row["fit_seconds_q1"] <= row["fit_seconds"] <= row["fit_seconds_q3"] and row["cold_fit_seconds"] > 0
+    assert rows["numpy-closed-form"]["param_distance_to_lstsq"] < 1e-10
+    assert notebook_result.reference["noise_floor_mse"] == pytest.approx(1e-4)
+    assert notebook_result.environment["torch"] != "not imported" and notebook_result.environment["threads"] >= 1
+
+
+def test_user_arrays_have_no_truth_but_keep_the_reference():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 3))
+    y = X @ [1.0, 2.0, 3.0] - 1.0 + 0.1 * rng.standard_normal(300)
+    result = compare(X=X, y=y, repeats=1)
+    for row in result.results:
+        assert row["coef_error"] is None and row["test_mse"] is None and row["status"] == "ok"
+        assert row["param_distance_to_lstsq"] < 0.2 * np.linalg.norm(result.reference["coef"])  # started at ~0
+    assert result.results[2]["param_distance_to_lstsq"] < 1e-10
+    assert "w error" not in result.to_table()
+
+
+def test_an_error_in_one_implementation_leaves_the_others_running(monkeypatch):
+    from impls import sklearn_sgd
+
+    def broken_fit(self, X, y):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sklearn_sgd.SklearnSGDRegressor, "fit", broken_fit)
+    result = compare(["numpy-closed-form", "sklearn-sgd"], repeats=1)
+    assert result.results[0]["status"] == "ok"
+    assert result.results[1]["status"] == "error: RuntimeError: boom"
+    assert result.results[1]["train_mse"] is None and "error: RuntimeError: boom" in result.to_table()
+
+
+def test_runner_reports_divergence_as_a_status():
+    result = compare(["torch-concise", "sklearn-sgd"], lr=50.0, repeats=1)
+    assert [row["status"] for row in result.results] == ["diverged after epoch 1"] * 2
+    assert "nan" not in result.to_table().lower()
+
+
+def _results_without_clock(stdout: str) -> str:
+    parsed = json.loads(stdout)
+    rows = [{key: value for key, value in row.items() if "seconds" not in key} for row in parsed["results"]]
+    return json.dumps({"config": parsed["config"], "reference": parsed["reference"], "results": rows}, sort_keys=True)
+
+
+def test_same_flags_same_json_across_fresh_processes_and_seed_changes_it():
+    def run(*flags):
+        done = run_cli("--format", "json", "--repeats", "1", *flags, check=True)
+        return _results_without_clock(done.stdout)
+
+    first, second = run(), run()
+    assert first == second
+    other = json.loads(run("--seed", "1"))
+    assert other["reference"] != json.loads(first)["reference"]  # the data changed
