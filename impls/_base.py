@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from numbers import Integral, Real
@@ -32,6 +33,26 @@ def validate_hyperparameters(estimator) -> None:
             raise InvalidParameterError(
                 f"The {name!r} parameter of {type(estimator).__name__} must be an int, not a bool. Got {value!r} instead."
             )
+
+
+def fit_atomically(fit):
+    """Make a fit all or nothing: if it raises, the estimator is left exactly as it was before the call.
+
+    The fits compute first and assign at the end, but scikit-learn's ``validate_data`` sets
+    ``n_features_in_`` and ``feature_names_in_`` as it checks the input; this restores those too.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(vars(self))
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+
+    return wrapper
 
 
 class DivergenceWarning(UserWarning):

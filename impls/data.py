@@ -1,7 +1,7 @@
 """The one data generator, y = Xw + b + N(0, noise²), and the one minibatch order, shared by all implementations.
 
 The minibatch order is drawn exactly as ``DataLoader(shuffle=True, generator=g)`` draws it, so the
-fast path (cutting batches from tensors already in memory) and the seed's ``DataLoader`` see the same batches.
+fast path (cutting batches from tensors already in memory) and the notebook's ``DataLoader`` see the same batches.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Ordinary least squares in closed form: solve the normal equations of the centred data, (X̃ᵀX̃) w = X̃ᵀỹ, b = ȳ − x̄ᵀw.
 
-X̃ᵀX̃ is accumulated over row blocks, so X is read once, never copied whole, and may arrive in chunks.
+X̃ᵀX̃ is accumulated over row blocks, so X is read once, never copied whole, and may arrive in chunks;
+ill-conditioned data are solved by a QR factorisation of the centred, equilibrated X instead.
 """
 
 from __future__ import annotations
@@ -13,116 +14,352 @@ import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import assert_all_finite, check_X_y, validate_data
 
-from impls._base import LinearPredictorMixin
+from impls._base import LinearPredictorMixin, fit_atomically
 
 # Rows per block: a block in float64 is at most BLOCK_ROWS × d × 8 bytes of scratch memory.
 BLOCK_ROWS = 16384
-# Above this condition number of X̃ᵀX̃ (the square of X̃'s), the normal equations lose more than
-# about 1e-10 of relative accuracy, so the solution falls back to an orthogonal (SVD) least-squares solver.
-MAX_CONDITION = 1e6
+# The normal equations are solved when the condition number of the equilibrated X̃ᵀX̃ (the square of
+# X̃'s) is at most this: their error, eps·cond, is then 2e-8 at most, and one step of refinement
+# against the residuals brings it down to that of a QR factorisation. Above it, QR.
+MAX_CONDITION = 1e8
+# Up to this many numbers in X, the residuals of refinement are computed in extended precision
+# (np.longdouble, 64-bit mantissa on x86): twenty times slower than float64, but then the answer is
+# accurate to far below float64's rounding of the data on ill-conditioned problems.
+EXTENDED_LIMIT = 2**22
+EPS = np.finfo(np.float64).eps
+
+
+def block_moments(X_block, y_block, x_shift, y_shift: float) -> np.ndarray:
+    """ZᵀZ for Z = [X_block − x_shift, 1, y_block − y_shift]: the (d + 2)×(d + 2) sufficient statistics.
+
+    Summed over blocks it holds the shifted Gram matrix, Σx, Σxy, n, Σy and Σy². ``x_shift=None``
+    reads the block as it is (no copy for float64 data).
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # a NaN or inf is reported after the accumulation
+        x = X_block.astype(np.float64, copy=False) if x_shift is None else X_block - x_shift
+        y = np.asarray(y_block, dtype=np.float64) - y_shift
+        d = x.shape[1]
+        moments = np.empty((d + 2, d + 2))
+        moments[:d, :d] = x.T @ x  # numpy calls BLAS syrk for this product: half the flops of a gemm
+        # Σx and Σx(y − shift) in one product, while the block is still in cache.
+        moments[:d, d:] = x.T @ np.column_stack([np.ones(len(y)), y])
+        moments[d:, :d] = moments[:d, d:].T
+        moments[d:, d:] = [[len(y), y.sum()], [y.sum(), y @ y]]
+    return moments
+
+
+def _shifts(X_block, y_block):
+    """Shifts that keep centring exact: the first block's means, where they are large next to its spread.
+
+    Centring afterwards (XᵀX − n x̄x̄ᵀ) loses a factor 1 + x̄²/s² of precision to cancellation; shifting
+    each block first costs a copy of the block, so it is done only where the means are large.
+    """
+    x_shift = X_block.mean(axis=0, dtype=np.float64)
+    if np.all(np.abs(x_shift) <= X_block.std(axis=0, dtype=np.float64)):
+        x_shift = None
+    return x_shift, float(np.mean(y_block, dtype=np.float64))
 
 
 class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     """Least-squares linear regression with an intercept, solved in closed form with numpy.
 
-    The answer is the one of ``numpy.linalg.lstsq`` and scikit-learn's ``LinearRegression``: on a
-    rank-deficient X it is the minimum-norm ``coef_`` (the intercept is not part of the norm, as in
-    ``LinearRegression``; this equals ``lstsq`` on ``[X, 1]`` unless a combination of columns of X is constant).
+    How it solves. One pass over X in row blocks accumulates the centred Gram matrix X̃ᵀX̃ and X̃ᵀỹ.
+    If X̃, with each column scaled to unit norm, is well-conditioned (cond(X̃ᵀX̃) ≤ ``MAX_CONDITION``),
+    the normal equations are solved by Cholesky and refined once against the residuals y − Xw − b
+    (a second pass, which also gives the residual sum of squares). Otherwise X̃ is copied, centred and
+    scaled, and factorised by a column-pivoted QR; its solution is refined against the residuals of
+    the original data computed in extended precision, which recovers the digits that float64's
+    rounding of the centred data loses. Where X̃ is *truly* rank-deficient, meaning a diagonal entry
+    of R is below eps·max(n, d) times the largest (a combination of columns is constant to machine
+    precision of the scaled problem), the answer is the minimum-norm ``coef_``, as ``numpy.linalg.lstsq``
+    and ``LinearRegression`` give (the intercept is not part of the norm; this equals ``lstsq`` on
+    ``[X, 1]`` unless a combination of columns of X is constant).
 
-    ``fit(X, y)`` accepts any 2-D array, a ``numpy.memmap`` larger than memory included;
-    ``fit_blocks(blocks)`` takes an iterable of ``(X_block, y_block)`` for data that arrive in chunks.
+    ``fit(X, y)`` accepts any 2-D array, a ``numpy.memmap`` larger than memory included (well-conditioned
+    data are read in blocks, never copied); ``fit_blocks(blocks)`` takes an iterable of
+    ``(X_block, y_block)`` for data that arrive in chunks.
 
     Attributes
     ----------
-    coef_, intercept_ : the fitted line.  n_iter_ : 1 (one pass over the data).
-    solver_ : ``"normal-equations"`` or ``"lstsq"`` (the fallback on an ill-conditioned or rank-deficient X).
+    coef_ : ndarray of shape (n_features,)
+        The least-squares weights.
+    intercept_ : float
+        The least-squares intercept.
+    n_iter_ : int
+        1: the data are read once (twice with the residual pass).
+    solver_ : str
+        ``"normal-equations"``, ``"qr"`` (ill-conditioned), ``"svd"`` (truly rank-deficient, minimum
+        norm) or, from ``fit_blocks`` on ill-conditioned data, ``"eigh"``.
+    rank_ : int
+        Numerical rank of the centred X.
+    n_samples_fit_ : int
+        Number of examples fitted.
+    sigma2_ : float
+        Residual variance RSS / (n − rank − 1): the unbiased estimate of the noise variance under the
+        usual OLS assumptions. NaN, with a warning, when n ≤ rank + 1 (no degree of freedom is left).
+        ``fit`` computes the RSS from the residuals; ``fit_blocks``, which cannot read the data again,
+        from the sufficient statistics (Σỹ² − 2wᵀX̃ᵀỹ + wᵀX̃ᵀX̃w), which loses about eps·cond(X̃ᵀX̃)
+        of the RSS relative to Σỹ² to cancellation when the fit is very good.
+    coef_stderr_ : ndarray of shape (n_features,)
+        Standard errors of ``coef_``: sqrt(sigma2_ · diag((X̃ᵀX̃)⁻¹)) (a pseudo-inverse when rank-deficient).
+    intercept_stderr_ : float
+        Standard error of ``intercept_``: sqrt(sigma2_ · (1/n + x̄ᵀ(X̃ᵀX̃)⁻¹x̄)).
+    rsquared_ : float
+        1 − RSS / Σ(y − ȳ)² (NaN when y is constant).
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X had string column names.
+
+    Examples
+    --------
+    >>> from impls import NumpyClosedFormRegressor
+    >>> model = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    >>> model.coef_, model.intercept_, model.solver_
+    (array([2.]), 1.0, 'normal-equations')
+    >>> model = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0], [3.0]], [1.0, 3.0, 5.0, 8.0])
+    >>> round(model.sigma2_, 6), model.coef_stderr_.round(6), round(model.rsquared_, 6)
+    (0.15, array([0.173205]), 0.988785)
     """
 
+    @fit_atomically
     def fit(self, X, y):
         # The finiteness check is left to the accumulation below (a NaN or inf anywhere makes a diagonal
         # entry of XᵀX or Σy non-finite), which saves a whole extra pass over X.
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32], ensure_all_finite=False)
-        blocks = ((X[i : i + BLOCK_ROWS], y[i : i + BLOCK_ROWS]) for i in range(0, len(X), BLOCK_ROWS))
-        if self._solve_normal_equations(blocks, X, y):
-            return self
-        # Ill-conditioned or rank-deficient: the SVD of the centred X, as LinearRegression does.
-        x_mean, y_mean = X.mean(axis=0, dtype=np.float64), y.mean(dtype=np.float64)
-        self.coef_ = np.linalg.lstsq(X - x_mean, y - y_mean, rcond=None)[0]
-        self.intercept_ = float(y_mean - x_mean @ self.coef_)
-        self.solver_, self.n_iter_ = "lstsq", 1
+        x_shift, y_shift = _shifts(X[:BLOCK_ROWS], y[:BLOCK_ROWS])
+        moments = np.zeros((X.shape[1] + 2,) * 2)
+        for start in range(0, len(X), BLOCK_ROWS):
+            moments += block_moments(X[start : start + BLOCK_ROWS], y[start : start + BLOCK_ROWS], x_shift, y_shift)
+        if not np.isfinite(np.diag(moments)).all():  # scikit-learn's own message, naming the bad input
+            assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+            assert_all_finite(y, input_name="y", estimator_name=type(self).__name__)
+            raise ValueError("X or y is too large in magnitude: XᵀX overflows float64. Scale the data first.")
+        system = _CentredSystem(moments, x_shift, y_shift)
+        if system.condition() <= MAX_CONDITION:
+            coef = system.solve()
+            offset = system.y_rest - system.x_rest @ coef  # the intercept in the shifted frame
+            # One step of refinement: the correction solves the same system with X̃ᵀr on the right.
+            rss, (delta_w, delta_offset) = _residual_pass(X, y, coef, offset, system, refine=True)
+            # w + δw is kept in extended precision until b is formed: x̄ᵀ(w − round(w)) can be large.
+            coef, offset = coef.astype(np.longdouble) + delta_w, offset + delta_offset
+            coef, intercept = coef.astype(np.float64), system.intercept(coef, offset)
+            solver, rank, factor = "normal-equations", X.shape[1], system.inverse_factor()
+        else:
+            coef, intercept, solver, rank, factor = _solve_by_qr(X, y)
+            offset = intercept - system.y_shift + system.x_shift @ coef
+            rss = _residual_pass(X, y, coef, offset, system)[0]
+        self._set_solution(coef, intercept, solver, rank, len(X), rss, system, factor)
         return self
 
+    @fit_atomically
     def fit_blocks(self, blocks: Iterable[tuple[np.ndarray, np.ndarray]]):
         """Fit on ``(X_block, y_block)`` pairs read one at a time; memory stays O(d²) plus one block.
 
-        On an ill-conditioned X, the blocks cannot be read again for an SVD: the normal equations are
-        then solved through the eigendecomposition, keeping the minimum-norm answer, with a warning.
+        The blocks cannot be read again, so there is neither refinement nor QR: on an ill-conditioned X
+        the normal equations are solved through the eigendecomposition, keeping the minimum-norm answer,
+        with a warning (accurate to about eps·cond(X̃)²). The RSS comes from the sufficient statistics.
         """
-        checked = (
-            check_X_y(X_block, y_block, y_numeric=True, dtype=[np.float64, np.float32]) for X_block, y_block in blocks
-        )
-        if not self._solve_normal_equations(checked, ill_conditioned="eigh"):
-            raise ValueError("fit_blocks needs at least one block of data; got none.")
-        return self
-
-    def _solve_normal_equations(self, blocks, X=None, y=None, ill_conditioned="give up") -> bool:
-        """Accumulate the normal equations over the blocks and solve them; False if there is nothing to
-        solve or X is too ill-conditioned for them (unless ``ill_conditioned="eigh"``)."""
-        num_examples, d = 0, None
+        moments = x_shift = y_shift = None
         for X_block, y_block in blocks:
-            if d is None:
-                d = X_block.shape[1]
-                gram, moments, sum_y = np.zeros((d, d)), np.zeros((d, 2)), 0.0
-                # Centring afterwards (XᵀX − n x̄x̄ᵀ) loses a factor 1 + x̄²/s² of precision to cancellation.
-                # Where the first block's means are large next to its spread, shift every block by them first
-                # (a copy of each block); otherwise read the blocks as they are (no copy at all).
-                x_shift = X_block.mean(axis=0, dtype=np.float64)
-                if np.all(np.abs(x_shift) <= X_block.std(axis=0, dtype=np.float64)):
-                    x_shift = None
-                y_shift = y_block.mean(dtype=np.float64)
-            elif X_block.shape[1] != d:
-                raise ValueError(f"Every block must have {d} features, as the first; got {X_block.shape[1]}.")
-            with np.errstate(invalid="ignore"):  # a NaN or inf in the input is reported after the loop
-                x_block = X_block.astype(np.float64, copy=False) if x_shift is None else X_block - x_shift
-                y_block = y_block - y_shift
-            num_examples += len(x_block)
-            sum_y += y_block.sum()
-            gram += x_block.T @ x_block  # numpy calls BLAS syrk for this product: half the flops of a gemm
-            # Σx and Σx(y − ȳ₀) in one product, while the block is still in cache.
-            moments += x_block.T @ np.column_stack([np.ones(len(y_block)), y_block])
-        if d is None:
-            return False
-        if not (np.isfinite(np.diag(gram)).all() and np.isfinite(moments).all() and np.isfinite(sum_y)):
-            if X is not None:  # scikit-learn's own message, naming the bad input
-                assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
-                assert_all_finite(y, input_name="y", estimator_name=type(self).__name__)
+            X_block, y_block = check_X_y(X_block, y_block, y_numeric=True, dtype=[np.float64, np.float32])
+            if moments is None:
+                x_shift, y_shift = _shifts(X_block, y_block)
+                moments = np.zeros((X_block.shape[1] + 2,) * 2)
+            elif X_block.shape[1] != len(moments) - 2:
+                raise ValueError(f"Every block must have {len(moments) - 2} features, as the first; got {X_block.shape[1]}.")
+            moments += block_moments(X_block, y_block, x_shift, y_shift)
+        if moments is None:
+            raise ValueError("fit_blocks needs at least one block of data; got none.")
+        if not np.isfinite(moments).all():
             raise ValueError("X or y is too large in magnitude: XᵀX overflows float64. Scale the data first.")
-        sum_x, moment = moments[:, 0], moments[:, 1].copy()
-        x_shift = np.zeros(d) if x_shift is None else x_shift
-        self.n_features_in_ = d
-
-        # Centre exactly: subtract the means that remain after the shifts.
-        x_mean, y_mean = sum_x / num_examples, sum_y / num_examples
-        gram -= num_examples * np.outer(x_mean, x_mean)
-        moment -= num_examples * x_mean * y_mean
-
-        eigenvalues = np.linalg.eigvalsh(gram)
-        well_conditioned = eigenvalues[0] > eigenvalues[-1] / MAX_CONDITION
-        if well_conditioned:
-            self.coef_ = scipy.linalg.solve(gram, moment, assume_a="positive definite")
-            self.solver_ = "normal-equations"
-        elif ill_conditioned == "eigh":
+        system = _CentredSystem(moments, x_shift, y_shift)
+        if system.condition() <= MAX_CONDITION:
+            coef, solver, rank, factor = system.solve(), "normal-equations", system.d, system.inverse_factor()
+        else:
             warnings.warn(
                 "X is ill-conditioned or rank-deficient; from blocks, the minimum-norm solution comes from "
-                "the normal equations, accurate to about eps·cond(X)². Fit in memory for the SVD solver.",
+                "the normal equations, accurate to about eps·cond(X)². Fit in memory for the QR solver.",
                 stacklevel=3,
             )
-            eigenvalues, eigenvectors = np.linalg.eigh(gram)
-            keep = eigenvalues > eigenvalues[-1] * len(eigenvalues) * np.finfo(np.float64).eps
-            self.coef_ = eigenvectors[:, keep] @ ((eigenvectors[:, keep].T @ moment) / eigenvalues[keep])
-            self.solver_ = "eigh"
+            coef, rank, factor = system.solve_minimum_norm()
+            solver = "eigh"
+        rss, intercept = system.rss(coef), system.intercept(coef, system.y_rest - system.x_rest @ coef)
+        vars(self).pop("feature_names_in_", None)  # blocks are arrays: no column names, as scikit-learn resets
+        self.n_features_in_ = system.d
+        self._set_solution(coef, intercept, solver, rank, int(system.n), rss, system, factor)
+        return self
+
+    def _set_solution(self, coef, intercept, solver, rank, n, rss, system, factor) -> None:
+        """The solution and its statistics, assigned together at the end of a fit.
+
+        ``factor`` is F with (X̃ᵀX̃)⁻¹ = FFᵀ (a pseudo-inverse when rank-deficient), so that every variance
+        is a sum of squares, never negative by cancellation.
+        """
+        dof = n - rank - 1
+        if dof > 0:
+            sigma2 = max(rss, 0.0) / dof
         else:
-            return False
-        self.intercept_ = float(y_shift + y_mean - (x_shift + x_mean) @ self.coef_)
-        self.n_iter_ = 1
-        return True
+            warnings.warn(
+                f"{n} examples for {rank} independent features and an intercept leave no degree of freedom: "
+                "sigma2_, coef_stderr_ and intercept_stderr_ are NaN.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            sigma2 = np.nan
+        x_mean = system.x_mean
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.rsquared_ = float(1.0 - rss / system.tss) if system.tss > 0 else np.nan
+        self.coef_, self.intercept_ = np.asarray(coef, dtype=np.float64), float(intercept)
+        self.coef_stderr_ = np.sqrt(sigma2 * np.sum(factor**2, axis=1))
+        self.intercept_stderr_ = float(np.sqrt(sigma2 * (1.0 / n + np.sum((x_mean @ factor) ** 2))))
+        self.sigma2_, self.rank_, self.n_samples_fit_ = float(sigma2), int(rank), int(n)
+        self.solver_, self.n_iter_ = solver, 1
+
+
+class _CentredSystem:
+    """The centred normal equations X̃ᵀX̃ w = X̃ᵀỹ, from the moments that ``block_moments`` sums.
+
+    The data enter shifted, X − x_shift and y − y_shift, which float64 subtracts exactly where the
+    shift is close to the values (Sterbenz's lemma); residuals are computed in that frame too, where
+    the intercept is ``offset = y_rest − x_restᵀw``, so that large means never enter a sum of products.
+    """
+
+    def __init__(self, moments: np.ndarray, x_shift, y_shift: float):
+        self.d = d = len(moments) - 2
+        self.n = n = moments[d, d]
+        self.x_shift, self.y_shift = np.zeros(d) if x_shift is None else x_shift, y_shift
+        # Centre exactly: subtract the means that remain after the shifts.
+        self.x_rest, self.y_rest = moments[:d, d] / n, moments[d, d + 1] / n
+        self.gram = moments[:d, :d] - n * np.outer(self.x_rest, self.x_rest)
+        self.xty = moments[:d, d + 1] - n * self.x_rest * self.y_rest
+        self.tss = moments[d + 1, d + 1] - n * self.y_rest**2  # Σ(y − ȳ)²
+        self.x_mean = self.x_shift + self.x_rest
+        self._cholesky = None
+
+    def condition(self) -> float:
+        """Condition number of the Gram matrix of X̃ with its columns scaled to unit norm."""
+        scale = np.sqrt(np.diag(self.gram))
+        if not (scale > 0).all():
+            return np.inf
+        eigenvalues = np.linalg.eigvalsh(self.gram / np.outer(scale, scale))
+        return np.inf if eigenvalues[0] <= 0 else eigenvalues[-1] / eigenvalues[0]
+
+    def solve(self, right=None) -> np.ndarray:
+        """w solving X̃ᵀX̃ w = X̃ᵀỹ (or ``right`` instead of X̃ᵀỹ), by Cholesky: solved, never inverted."""
+        if self._cholesky is None:
+            self._cholesky = scipy.linalg.cho_factor(self.gram)
+        return scipy.linalg.cho_solve(self._cholesky, self.xty if right is None else right)
+
+    def inverse_factor(self) -> np.ndarray:
+        """F = R⁻¹ with X̃ᵀX̃ = RᵀR (Cholesky), so that (X̃ᵀX̃)⁻¹ = FFᵀ: for the standard errors only."""
+        if self._cholesky is None:
+            self.solve()
+        upper, lower = self._cholesky
+        return scipy.linalg.solve_triangular(upper, np.eye(self.d), lower=lower)
+
+    def intercept(self, coef, offset: float) -> float:
+        """b = y_shift + offset − x_shiftᵀw, summed in extended precision (the shifts can be large)."""
+        ext = np.longdouble
+        return float(ext(self.y_shift) + ext(offset) - self.x_shift.astype(ext) @ np.asarray(coef, dtype=ext))
+
+    def solve_minimum_norm(self):
+        """The minimum-norm w through the eigendecomposition of X̃ᵀX̃, its rank and pseudo-inverse's factor."""
+        eigenvalues, eigenvectors = np.linalg.eigh(self.gram)
+        keep = eigenvalues > eigenvalues[-1] * self.d * EPS
+        factor = eigenvectors[:, keep] / np.sqrt(eigenvalues[keep])
+        return factor @ (factor.T @ self.xty), int(keep.sum()), factor
+
+    def rss(self, coef) -> float:
+        """Σ(y − ȳ − x̃ᵀw)² from the sufficient statistics (cancellation: see ``sigma2_``)."""
+        return float(self.tss - 2 * coef @ self.xty + coef @ self.gram @ coef)
+
+
+def _residual_pass(X, y, coef, offset: float, system: _CentredSystem, refine: bool = False):
+    """Σr² for r = (y − y_shift) − (X − x_shift)w − offset over row blocks and, with ``refine``, the
+    correction (δw, δoffset) that solves the normal equations with X̃ᵀr on the right.
+
+    The residuals are computed in extended precision for small data (``EXTENDED_LIMIT``), else in float64.
+    """
+    dtype = np.longdouble if X.size <= EXTENDED_LIMIT else np.float64
+    weights, constant = np.asarray(coef, dtype=dtype), dtype(offset)
+    shifted = system.x_shift.any()
+    rss, sum_r, xtr = 0.0, 0.0, np.zeros(X.shape[1])
+    for start in range(0, len(X), BLOCK_ROWS):
+        x = X[start : start + BLOCK_ROWS]
+        x = x - system.x_shift if shifted else x
+        y_block = y[start : start + BLOCK_ROWS] - system.y_shift
+        residual = np.asarray(y_block.astype(dtype) - x.astype(dtype) @ weights - constant, dtype=np.float64)
+        rss += residual @ residual
+        if refine:
+            sum_r += residual.sum()
+            xtr += x.T @ residual
+    if not refine:
+        return rss, None
+    delta_w = system.solve(xtr - system.x_rest * sum_r)  # X̃ᵀr, with X̃ = (X − x_shift) − x_rest
+    return rss, (delta_w, sum_r / len(X) - system.x_rest @ delta_w)
+
+
+def _solve_by_qr(X, y, refinements: int = 2):
+    """Least squares by a column-pivoted QR of [1/√n, X̃ D⁻¹] (X̃ centred, D its column norms), refined
+    against the residuals of the original data in extended precision.
+
+    The refinement solves the augmented system [[I, B], [Bᵀ, 0]] [r; φ] = [y; 0] for the residual and
+    the parameters together (Björck's method), which converges where κ(B)·eps < 1 and so recovers the
+    digits lost in forming B. Truly rank-deficient data get the minimum-norm answer by SVD instead.
+    """
+    n, d = X.shape
+    x_mean = X.mean(axis=0, dtype=np.float64)
+    centred = X - x_mean
+    norms = np.linalg.norm(centred, axis=0)
+    norms[norms == 0] = 1.0
+    B = np.column_stack([np.full(n, 1 / np.sqrt(n)), centred / norms])
+    del centred
+    Q, R, pivots = scipy.linalg.qr(B, mode="economic", pivoting=True)
+    diagonal = np.abs(np.diag(R))
+    if len(diagonal) < d + 1 or diagonal[-1] <= EPS * max(n, d) * diagonal[0]:
+        return _minimum_norm_by_svd(B[:, 1:], y, x_mean, norms)
+
+    def correction(f, g):  # (δr, δφ) with δr + B δφ = f and Bᵀ δr = g, through B = QR
+        h = scipy.linalg.solve_triangular(R, g[pivots], trans="T")
+        qf = Q.T @ f
+        delta_phi = np.empty(d + 1)
+        delta_phi[pivots] = scipy.linalg.solve_triangular(R, qf - h)
+        return Q @ h + (f - Q @ qf), delta_phi
+
+    # In extended precision, with B's coordinates φ = (√n·c, D·w): the fitted values are c + X̃w, and
+    # y − c is subtracted first (exactly, as c is close to the values of y), so no large product is summed.
+    ext = np.longdouble
+    residual, phi = correction(np.asarray(y, dtype=np.float64), np.zeros(d + 1))
+    residual, constant, coef = residual.astype(ext), ext(phi[0]) / ext(np.sqrt(n)), phi[1:].astype(ext) / norms
+    centred_ext, y_ext, root_n = X.astype(ext) - x_mean.astype(ext), y.astype(ext), np.sqrt(n)
+    for _ in range(refinements):
+        f = np.asarray((y_ext - constant) - centred_ext @ coef - residual, dtype=np.float64)
+        total = residual.sum()
+        g = -np.asarray(np.append(total / ext(root_n), (centred_ext.T @ residual) / norms), dtype=np.float64)
+        delta_r, delta_phi = correction(f, g)
+        residual += delta_r.astype(ext)
+        constant += ext(delta_phi[0] / root_n)
+        coef += delta_phi[1:].astype(ext) / norms
+    intercept = float(constant - x_mean.astype(ext) @ coef)
+    # (BᵀB)⁻¹ = P R⁻¹ R⁻ᵀ Pᵀ, and BᵀB = diag(1, D⁻¹X̃ᵀX̃D⁻¹) (the constant column is orthogonal to the
+    # centred ones), so (X̃ᵀX̃)⁻¹ = FFᵀ with F the rows of P R⁻¹ for X, divided by D.
+    r_inverse = scipy.linalg.solve_triangular(R, np.eye(d + 1))
+    factor = np.empty_like(r_inverse)
+    factor[pivots] = r_inverse
+    return np.asarray(coef, dtype=np.float64), intercept, "qr", d, factor[1:] / norms[:, None]
+
+
+def _minimum_norm_by_svd(scaled, y, x_mean, norms):
+    """The minimum-norm coef_ on truly rank-deficient data: SVD of the scaled X̃ with a cut-off at eps·max(n, d)."""
+    n, d = scaled.shape
+    U, singular, Vt = np.linalg.svd(scaled, full_matrices=False)
+    keep = singular > EPS * max(n, d) * singular[0]
+    y_mean = float(np.mean(y, dtype=np.float64))
+    coef = (Vt[keep].T @ ((U[:, keep].T @ (y - y_mean)) / singular[keep])) / norms
+    # That is the minimum norm of D·w; the minimum norm of w removes w's part in the null space of X̃.
+    null = Vt[~keep].T / norms[:, None]
+    if null.size:
+        coef = coef - null @ np.linalg.lstsq(null, coef, rcond=None)[0]
+    factor = (Vt[keep].T / singular[keep]) / norms[:, None]  # the pseudo-inverse of X̃ᵀX̃ is FFᵀ
+    return coef, y_mean - x_mean @ coef, "svd", int(keep.sum()), factor

@@ -19,18 +19,19 @@ from impls._base import (
     RANDOM_STATE,
     LinearPredictorMixin,
     TrainingLog,
+    fit_atomically,
     validate_hyperparameters,
 )
 
 
 class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
-    """Linear regression with ``sklearn.linear_model.SGDRegressor``, its settings mapped from the seed's.
+    """Linear regression with ``sklearn.linear_model.SGDRegressor``, its settings mapped from the notebook's.
 
     The learning-rate mapping. ``SGDRegressor`` steps once per *sample* on the half squared loss
     ½(ŷ − y)², with step size ``eta0``. ``TorchConciseRegressor(lr=a)`` steps once per *batch* of B
     samples on the mean squared error (no ½), which is a step of a·(2/B)·Σ_batch (ŷ − y)x; B per-sample
     steps of ``eta0`` move, to first order in the step, by eta0·Σ_batch (ŷ − y)x. So the same ``lr`` and
-    ``batch_size`` as the torch implementations give ``eta0 = 2 * lr / batch_size`` (0.006 at the seed's
+    ``batch_size`` as the torch implementations give ``eta0 = 2 * lr / batch_size`` (0.006 at the notebook's
     setting): the same distance per epoch, though not the same path (per-sample steps see fresher parameters).
     ``TorchScratchRegressor``, whose loss has the ½, matches with its ``lr = 2a``, i.e. ``eta0 = lr_scratch / B``.
 
@@ -45,10 +46,46 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    lr, batch_size : the torch implementations' learning rate and batch size, mapped to ``eta0`` above.
-    num_epochs, random_state : as for ``TorchConciseRegressor``.
-    record_steps : keep the parameters after every *epoch* in ``coef_path_`` and ``intercept_path_``
+    lr : float, default=0.03
+        The torch implementations' learning rate, mapped to ``eta0 = 2 * lr / batch_size`` above.
+    batch_size : int, default=10
+        The torch implementations' batch size, used only in that mapping.
+    num_epochs : int, default=3
+        Passes over the data.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the ``numpy.random.RandomState`` that shuffles every epoch (a RandomState is used as it is).
+    record_steps : bool, default=False
+        Keep the parameters after every *epoch* in ``coef_path_`` and ``intercept_path_``
         (per-sample steps happen inside scikit-learn's compiled loop and are not visible).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        The fitted weights (the last epoch's before any divergence).
+    intercept_ : float
+        The fitted bias.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float, length n_iter_
+        Training MSE after each epoch.
+    diverged_ : bool
+        Training was stopped because the loss blew up.
+    coef_path_ : ndarray of shape (n_iter_ + 1, n_features)
+        With ``record_steps``: the weights at the start and after every epoch.
+    intercept_path_ : ndarray of shape (n_iter_ + 1,)
+        With ``record_steps``: the bias at the start and after every epoch.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X had string column names.
+
+    Examples
+    --------
+    >>> from impls import SklearnSGDRegressor, synthetic_data
+    >>> X, y = synthetic_data([2, -3.4], 4.2, 1000, random_state=0)
+    >>> model = SklearnSGDRegressor().fit(X, y)
+    >>> model.coef_.round(2), round(model.intercept_, 2)
+    (array([ 2. , -3.4]), 4.2)
     """
 
     _parameter_constraints = {
@@ -66,6 +103,7 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.record_steps = record_steps
 
+    @fit_atomically
     def fit(self, X, y):
         validate_hyperparameters(self)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64, order="C")

@@ -1,4 +1,4 @@
-"""The seed's concise way: ``nn.Linear``, ``nn.MSELoss`` and ``torch.optim.SGD`` over shuffled minibatches.
+"""The d2l notebook's concise way: ``nn.Linear``, ``nn.MSELoss`` and ``torch.optim.SGD`` over shuffled minibatches.
 
 Each step: (w, b) ← (w, b) − lr · ∇ MSELoss(reduction)(net(X_batch), y_batch).
 """
@@ -24,32 +24,69 @@ from impls._base import (
     LinearPredictorMixin,
     TrainingLog,
     check_device,
+    fit_atomically,
     validate_hyperparameters,
 )
 from impls.data import minibatches, torch_generator
 
 
 class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
-    """Linear regression with PyTorch's high-level API, as in the seed notebook.
+    """Linear regression with PyTorch's high-level API, as in the d2l notebook.
 
     Parameters
     ----------
-    lr : learning rate of ``torch.optim.SGD``.
-    batch_size : examples per minibatch; a batch larger than the data means one batch.
-    num_epochs : passes over the data.
-    reduction : ``"mean"`` (the seed) or ``"sum"`` (its exercise: the same steps need ``lr / batch_size``).
-    random_state : seeds one local ``torch.Generator`` for the initial weights and the minibatch order.
-    init_std : the initial weights are drawn from N(0, init_std²) (the seed's 0.01; 0 gives zeros); the bias starts at 0.
-    device : torch device to train on; the data are moved there once.
-    dtype : ``"float32"`` (the seed's) or ``"float64"``; the arithmetic of training is done in it.
-    use_dataloader : draw batches with ``torch.utils.data.DataLoader`` as the seed does (for data that
-        are not in memory); by default the same batches are cut from the in-memory tensors directly.
-    record_steps : keep the parameters after every step in ``coef_path_`` and ``intercept_path_``.
+    lr : float, default=0.03
+        Learning rate of ``torch.optim.SGD``.
+    batch_size : int, default=10
+        Examples per minibatch; a batch larger than the data means one batch per epoch.
+    num_epochs : int, default=3
+        Passes over the data.
+    reduction : {"mean", "sum"}, default="mean"
+        ``nn.MSELoss``'s reduction: the notebook's mean, or its exercise's sum (the same steps then
+        need ``lr / batch_size``).
+    random_state : int, RandomState instance or None, default=0
+        Seeds one local ``torch.Generator`` for the initial weights and the minibatch order. A
+        ``numpy.random.RandomState`` gives that seed as one draw from it (so it advances); None, fresh entropy.
+    init_std : float, default=0.01
+        The initial weights are drawn from N(0, init_std²) (the notebook's 0.01; 0 gives zeros); the bias starts at 0.
+    device : str, default="cpu"
+        Torch device to train on (``"cpu"``, ``"cuda"``, ``"cuda:N"``); the data are moved there once.
+    dtype : {"float32", "float64"}, default="float32"
+        The arithmetic of training (the notebook's float32).
+    use_dataloader : bool, default=False
+        Draw batches with ``torch.utils.data.DataLoader`` as the notebook does; by default the same
+        batches are cut from the in-memory tensors directly.
+    record_steps : bool, default=False
+        Keep the parameters after every step in ``coef_path_`` and ``intercept_path_``.
 
     Attributes
     ----------
-    coef_, intercept_ : the fitted line, in float64 (the last epoch's before any divergence).
-    n_iter_ : epochs run.  loss_curve_ : training MSE after each epoch.  diverged_ : training was stopped.
+    coef_ : ndarray of shape (n_features,)
+        The fitted weights, in float64 (the last epoch's before any divergence).
+    intercept_ : float
+        The fitted bias.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float, length n_iter_
+        Training MSE after each epoch.
+    diverged_ : bool
+        Training was stopped because the loss blew up (see ``impls.DivergenceWarning``).
+    coef_path_ : ndarray of shape (n_steps + 1, n_features)
+        With ``record_steps``: the weights at the start and after every step.
+    intercept_path_ : ndarray of shape (n_steps + 1,)
+        With ``record_steps``: the bias at the start and after every step.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X had string column names.
+
+    Examples
+    --------
+    >>> from impls import TorchConciseRegressor, synthetic_data
+    >>> X, y = synthetic_data([2, -3.4], 4.2, 1000, random_state=0)
+    >>> model = TorchConciseRegressor(lr=0.03, batch_size=10, num_epochs=3).fit(X, y)
+    >>> model.coef_.round(2), round(model.intercept_, 2), model.n_iter_
+    (array([ 2. , -3.4]), 4.2, 3)
     """
 
     _parameter_constraints = {
@@ -90,6 +127,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.use_dataloader = use_dataloader
         self.record_steps = record_steps
 
+    @fit_atomically
     def fit(self, X, y):
         validate_hyperparameters(self)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
@@ -108,7 +146,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         # The model: one fully connected layer. nn.Linear draws default weights from the global RNG;
         # fork_rng puts its state back, so fitting leaves the caller's torch.manual_seed stream untouched.
         # (nn.utils.skip_init would avoid the draw but costs 0.6 s of imports on first use.)
-        # The seed's N(0, 0.01²) weights and zero bias then come from our own generator.
+        # The notebook's N(0, 0.01²) weights and zero bias then come from our own generator.
         with torch.random.fork_rng(devices=[]):
             net = nn.Sequential(nn.Linear(X.shape[1], 1, dtype=dtype))
         nn.init.normal_(net[0].weight, mean=0.0, std=self.init_std, generator=generator)

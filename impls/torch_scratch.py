@@ -21,6 +21,7 @@ from impls._base import (
     LinearPredictorMixin,
     TrainingLog,
     check_device,
+    fit_atomically,
     validate_hyperparameters,
 )
 from impls.data import minibatches, torch_generator
@@ -52,14 +53,53 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
 
     Parameters
     ----------
-    lr : learning rate for the ½-squared loss. The same steps as ``TorchConciseRegressor(lr=a)``
+    lr : float, default=0.03
+        Learning rate for the ½-squared loss. The same steps as ``TorchConciseRegressor(lr=a)``
         (whose MSE has no ½) need ``lr=2a`` here.
-    batch_size, num_epochs, random_state, init_std, device, dtype, record_steps : as for ``TorchConciseRegressor``;
-        with the same ``random_state`` both start from the same parameters and draw the same batches.
+    batch_size : int, default=10
+        Examples per minibatch; the step divides by the length of the batch actually drawn.
+    num_epochs : int, default=3
+        Passes over the data.
+    random_state : int, RandomState instance or None, default=0
+        As for ``TorchConciseRegressor``: with the same value both start from the same parameters and
+        draw the same batches.
+    init_std : float, default=0.01
+        The initial weights are drawn from N(0, init_std²); the bias starts at 0.
+    device : str, default="cpu"
+        Torch device to train on.
+    dtype : {"float32", "float64"}, default="float32"
+        The arithmetic of training.
+    record_steps : bool, default=False
+        Keep the parameters after every step in ``coef_path_`` and ``intercept_path_``.
 
     Attributes
     ----------
-    coef_, intercept_, n_iter_, loss_curve_ (training MSE, no ½), diverged_ : as for ``TorchConciseRegressor``.
+    coef_ : ndarray of shape (n_features,)
+        The fitted weights, in float64 (the last epoch's before any divergence).
+    intercept_ : float
+        The fitted bias.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float, length n_iter_
+        Training MSE (no ½) after each epoch.
+    diverged_ : bool
+        Training was stopped because the loss blew up.
+    coef_path_ : ndarray of shape (n_steps + 1, n_features)
+        With ``record_steps``: the weights at the start and after every step.
+    intercept_path_ : ndarray of shape (n_steps + 1,)
+        With ``record_steps``: the bias at the start and after every step.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X had string column names.
+
+    Examples
+    --------
+    >>> from impls import TorchScratchRegressor, synthetic_data
+    >>> X, y = synthetic_data([2, -3.4], 4.2, 1000, random_state=0)
+    >>> model = TorchScratchRegressor(lr=0.06).fit(X, y)  # twice the concise lr: the loss has a ½
+    >>> model.coef_.round(2), round(model.intercept_, 2)
+    (array([ 2. , -3.4]), 4.2)
     """
 
     _parameter_constraints = {
@@ -94,6 +134,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.dtype = dtype
         self.record_steps = record_steps
 
+    @fit_atomically
     def fit(self, X, y):
         validate_hyperparameters(self)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])

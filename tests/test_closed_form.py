@@ -28,7 +28,7 @@ def test_closed_form_equals_lstsq_and_linear_regression(rank_deficient):
     oracle = LinearRegression().fit(X, y)
     np.testing.assert_allclose(est.coef_, oracle.coef_, rtol=1e-10, atol=1e-12)
     assert est.intercept_ == pytest.approx(oracle.intercept_, rel=1e-10)
-    assert est.solver_ == ("lstsq" if rank_deficient else "normal-equations")
+    assert est.solver_ == ("svd" if rank_deficient else "normal-equations")
 
 
 def test_closed_form_on_three_points_worked_by_hand():
@@ -78,3 +78,67 @@ def test_closed_form_matches_lstsq_on_random_problems(num_examples, num_features
     solution = np.linalg.lstsq(np.column_stack([X, np.ones(num_examples)]), y, rcond=None)[0]
     fitted = X @ est.coef_ + est.intercept_
     np.testing.assert_allclose(fitted, np.column_stack([X, np.ones(num_examples)]) @ solution, rtol=1e-8, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The statistics of the fit, against statsmodels' OLS
+
+
+def _well_conditioned(num_examples=500, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((num_examples, 4)) * [1.0, 10.0, 0.1, 3.0] + [0.0, 5.0, -2.0, 100.0]
+    return X, X @ [1.0, -0.2, 4.0, 0.05] + 2.0 + 0.5 * rng.standard_normal(num_examples)
+
+
+@pytest.mark.parametrize("how", ["fit", "fit_blocks"])
+def test_statistics_match_statsmodels(how):
+    sm = pytest.importorskip("statsmodels.api")
+    X, y = _well_conditioned()
+    est = NumpyClosedFormRegressor()
+    est.fit(X, y) if how == "fit" else est.fit_blocks((X[i : i + 64], y[i : i + 64]) for i in range(0, len(X), 64))
+    ols = sm.OLS(y, sm.add_constant(X)).fit()
+    assert est.sigma2_ == pytest.approx(ols.scale, rel=1e-9)
+    np.testing.assert_allclose(est.coef_stderr_, ols.bse[1:], rtol=1e-9)
+    assert est.intercept_stderr_ == pytest.approx(ols.bse[0], rel=1e-9)
+    assert est.rsquared_ == pytest.approx(ols.rsquared, rel=1e-9)
+    assert (est.rank_, est.n_samples_fit_, est.solver_) == (4, 500, "normal-equations")
+
+
+def test_statistics_worked_by_hand():
+    # (0, 1), (1, 3), (2, 5), (3, 8): w = Sxy/Sxx = 11.5/5 = 2.3, b = 4.25 - 2.3*1.5 = 0.8,
+    # residuals 0.2, -0.1, -0.4, 0.3: RSS 0.3, sigma2 = 0.3/(4 - 2) = 0.15, se(w) = sqrt(0.15/5).
+    est = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0], [3.0]], [1.0, 3.0, 5.0, 8.0])
+    assert est.sigma2_ == pytest.approx(0.15, rel=1e-13)
+    assert est.coef_stderr_[0] == pytest.approx(np.sqrt(0.15 / 5), rel=1e-13)
+    assert est.intercept_stderr_ == pytest.approx(np.sqrt(0.15 * (1 / 4 + 1.5**2 / 5)), rel=1e-13)
+    assert est.rsquared_ == pytest.approx(1 - 0.3 / 26.75, rel=1e-13)
+
+
+def test_no_degree_of_freedom_gives_nan_with_a_warning():
+    with pytest.warns(RuntimeWarning, match="leave no degree of freedom"):
+        est = NumpyClosedFormRegressor().fit([[0.0], [1.0]], [1.0, 3.0])
+    assert np.isnan(est.sigma2_) and np.isnan(est.coef_stderr_).all() and np.isnan(est.intercept_stderr_)
+    assert est.coef_[0] == pytest.approx(2.0) and est.rsquared_ == 1.0
+
+
+def test_refinement_in_float64_for_large_data_agrees(monkeypatch):
+    """Above EXTENDED_LIMIT the residuals of the refinement are float64: still lstsq's answer."""
+    import impls.numpy_closed_form as closed_form
+
+    X, y = _design(rank_deficient=False)
+    extended = NumpyClosedFormRegressor().fit(X, y)
+    monkeypatch.setattr(closed_form, "EXTENDED_LIMIT", 0)
+    plain = NumpyClosedFormRegressor().fit(X, y)
+    np.testing.assert_allclose(plain.coef_, extended.coef_, rtol=1e-13)
+    assert plain.sigma2_ == pytest.approx(extended.sigma2_, rel=1e-12)
+
+
+def test_a_failed_refit_leaves_the_previous_fit_untouched():
+    X, y = _design(rank_deficient=False)
+    est = NumpyClosedFormRegressor().fit(X, y)
+    before = {key: np.copy(value) for key, value in vars(est).items()}
+    with pytest.raises(ValueError):
+        est.fit(np.ones((5, 3)), np.array([1.0, 2.0, np.nan, 4.0, 5.0]))
+    assert vars(est).keys() == before.keys()
+    for key, value in before.items():
+        np.testing.assert_array_equal(getattr(est, key), value)
