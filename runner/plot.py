@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from runner.files import write_atomically
 from runner.study import EXACT_TOLERANCE, path_mse
+
+if TYPE_CHECKING:
+    from runner.report import Comparison
 
 
 def pyplot():

@@ -51,9 +51,8 @@ def test_the_oracle_and_lre_on_a_case_worked_by_hand():
 
 def test_the_command_line_gives_the_librarys_digits(tmp_path):
     """--data parses the CSV into float64 and fits the same numbers: the same coefficients, bit for bit."""
-    from runner.read import read_csv
-
     from impls import NumpyClosedFormRegressor
+    from runner.read import read_csv
 
     X, y = accuracy.DESIGNS["polynomial, degree 10, x in [-8.8, -3.1] (Filip)"]()
     path = tmp_path / "filip.csv"
