@@ -14,6 +14,8 @@ import numpy as np
 if TYPE_CHECKING:  # torch is imported only by the code that trains with it
     import torch
 
+GENERATION_ROWS = 16384  # rows drawn at a time by synthetic_data
+
 
 def synthetic_data(
     w,
@@ -27,13 +29,21 @@ def synthetic_data(
     """Draw ``X ~ N(0, 1)`` of shape ``(num_examples, len(w))`` and ``y = X @ w + b + N(0, noise²)``.
 
     Same arguments, same arrays, bit for bit: the draws come from a local generator seeded with
-    ``random_state`` and are made in float64 before the cast to ``dtype``.
+    ``random_state``, first all of X row by row, then the noise, made in float64 before the cast to
+    ``dtype``. They are drawn in row blocks (a generator's stream does not depend on how it is cut), so
+    the scratch memory beyond the returned arrays is one float64 block and y in float64, never a copy of X.
     """
     true_w = np.asarray(w, dtype=np.float64).reshape(-1)
     rng = np.random.default_rng(random_state)
-    X = rng.standard_normal((num_examples, true_w.size))
-    y = X @ true_w + b + rng.normal(0.0, noise, num_examples)
-    return X.astype(dtype), y.astype(dtype)
+    X = np.empty((num_examples, true_w.size), dtype=dtype)
+    y = np.empty(num_examples, dtype=np.float64)
+    for start in range(0, num_examples, GENERATION_ROWS):
+        block = rng.standard_normal((min(GENERATION_ROWS, num_examples - start), true_w.size))
+        X[start : start + len(block)] = block
+        y[start : start + len(block)] = block @ true_w + b
+    for start in range(0, num_examples, GENERATION_ROWS):
+        y[start : start + GENERATION_ROWS] += rng.normal(0.0, noise, min(GENERATION_ROWS, num_examples - start))
+    return X, y.astype(dtype, copy=False)
 
 
 def torch_generator(random_state: int | None) -> torch.Generator:

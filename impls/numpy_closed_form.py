@@ -288,8 +288,8 @@ def _residual_pass(X, y, coef, offset: float, system: _CentredSystem, refine: bo
     for start in range(0, len(X), BLOCK_ROWS):
         x = X[start : start + BLOCK_ROWS]
         x = x - system.x_shift if shifted else x
-        y_block = y[start : start + BLOCK_ROWS] - system.y_shift
-        residual = np.asarray(y_block.astype(dtype) - x.astype(dtype) @ weights - constant, dtype=np.float64)
+        y_block = y[start : start + BLOCK_ROWS].astype(dtype) - dtype(system.y_shift)  # float32 y: cast first
+        residual = np.asarray(y_block - x.astype(dtype) @ weights - constant, dtype=np.float64)
         rss += residual @ residual
         if refine:
             sum_r += residual.sum()

@@ -19,6 +19,7 @@ COLUMNS = [
     ("w error", lambda r: number(r["coef_error"], "{:.1e}")),
     ("b error", lambda r: number(r["intercept_error"], "{:.1e}")),
     ("to lstsq", lambda r: number(r["param_distance_to_lstsq"], "{:.1e}")),
+    ("in SE", lambda r: number(r["param_distance_to_lstsq_in_se"], "{:.2g}")),
     ("train MSE", lambda r: number(r["train_mse"], "{:.3e}")),
     ("excess", lambda r: number(r["excess_train_mse"], "{:+.1e}")),
     ("test MSE", lambda r: number(r["test_mse"], "{:.3e}")),
@@ -64,8 +65,11 @@ class Comparison:
             f"data: {c['data']}, {c['num_examples']} examples x {c['num_features']} features, {c['data_dtype']} "
             f"(torch arithmetic in {c['dtype']}); "
             f"batch {c['batch_size']}, lr {c['lr']}, {c['num_epochs']} epochs, seed {c['seed']}",
-            f"least squares on this sample (numpy.linalg.lstsq): train MSE {ref['train_mse']:.3e}, "
-            f"w {numbers(ref['coef'], '{:.4f}')}, b {ref['intercept']:.4f}",
+            f"least squares on this sample ({ref['solver']}): train MSE {ref['train_mse']:.3e}, "
+            f"w {numbers(ref['coef'], '{:.4f}')}, b {ref['intercept']:.4f}, "
+            f"standard errors {numbers(ref['coef_stderr'], '{:.1e}')}, {number(ref['intercept_stderr'], '{:.1e}')}",
+            "in SE: the largest |θ - θ_ls| over w and b in units of its standard error; below ~0.1 the optimisation "
+            "error is negligible next to the statistical one",
         ]
         if c["noise"] is not None:
             notes.append(

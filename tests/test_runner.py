@@ -19,8 +19,12 @@ def test_library_scores_every_implementation_alike(notebook_result):
     rows = {row["impl"]: row for row in notebook_result.results}
     assert list(rows) == list(NAMES)
     X, y = synthetic_data([2, -3.4], 4.2, 1000)
-    lstsq = np.linalg.lstsq(np.column_stack([X, np.ones(1000)]).astype(np.float64), y.astype(np.float64), rcond=None)[0]
-    np.testing.assert_allclose(notebook_result.reference["coef"], lstsq[:2], rtol=1e-12)
+    reference = notebook_result.reference
+    oracle = np.linalg.lstsq(np.column_stack([X, np.ones(1000)]).astype(np.float64), y.astype(np.float64), rcond=None)[0]
+    np.testing.assert_allclose(reference["coef"], oracle[:2], rtol=1e-12)  # the package's least squares is lstsq's
+    lstsq = np.append(reference["coef"], reference["intercept"])
+    stderr = np.append(reference["coef_stderr"], reference["intercept_stderr"])
+    assert reference["solver"] == "numpy-closed-form, normal-equations"
     for row in rows.values():
         assert row["status"] == "ok"
         coef, intercept = np.array(row["coef"]), row["intercept"]
@@ -31,10 +35,13 @@ def test_library_scores_every_implementation_alike(notebook_result):
         assert row["param_distance_to_lstsq"] == pytest.approx(
             np.linalg.norm(np.append(coef, intercept) - lstsq), rel=1e-9
         )
+        in_se = np.abs(np.append(coef, intercept) - lstsq) / stderr
+        assert row["param_distance_to_lstsq_in_se"] == pytest.approx(in_se.max(), rel=1e-9)
         assert row["excess_train_mse"] >= -1e-15  # nothing beats least squares on its own sample
         assert 5e-5 < row["test_mse"] < 2e-4
         assert row["fit_seconds_q1"] <= row["fit_seconds"] <= row["fit_seconds_q3"] and row["cold_fit_seconds"] > 0
-    assert rows["numpy-closed-form"]["param_distance_to_lstsq"] < 1e-10
+    assert rows["numpy-closed-form"]["param_distance_to_lstsq"] < 1e-12  # the reference is the package's own fit
+    assert 0.5 < rows["torch-concise"]["param_distance_to_lstsq_in_se"] < 10  # 3 epochs: not yet negligible
     assert notebook_result.reference["noise_floor_mse"] == pytest.approx(1e-4)
     assert notebook_result.environment["torch"] != "not imported" and notebook_result.environment["threads"] >= 1
 
@@ -85,3 +92,25 @@ def test_same_flags_same_json_across_fresh_processes_and_seed_changes_it():
     assert first == second
     other = json.loads(run("--seed", "1"))
     assert other["reference"] != json.loads(first)["reference"]  # the data changed
+
+
+def test_reference_standard_errors_are_statsmodels():
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((200, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.3 + 0.2 * rng.standard_normal(200)
+    reference = compare(["numpy-closed-form"], X=X, y=y, repeats=1).reference
+    ols = sm.OLS(y, sm.add_constant(X)).fit()
+    np.testing.assert_allclose(reference["coef_stderr"], ols.bse[1:], rtol=1e-9)
+    assert reference["intercept_stderr"] == pytest.approx(ols.bse[0], rel=1e-9)
+
+
+def test_scores_in_blocks_equal_the_direct_computation(monkeypatch):
+    """Row blocks change nothing but the order of the float64 sums: agreement to 1e-12 relative."""
+    from runner import score
+
+    X, y = synthetic_data([2, -3.4, 0.5], 4.2, 5000)
+    coef, intercept = np.array([1.9, -3.3, 0.6]), 4.0
+    direct = float(np.mean((X.astype(np.float64) @ coef + intercept - y.astype(np.float64)) ** 2))
+    monkeypatch.setattr(score, "SCORE_ROWS", 777)
+    assert score.mse(X, y, coef, intercept) == pytest.approx(direct, rel=1e-12)
