@@ -12,8 +12,8 @@ from torch import nn
 from torch.utils import data
 
 
-def seed_notebook(features, labels, *, lr=0.03, batch_size=10, num_epochs=3):
-    """The seed notebook's cells, in order: DataLoader(shuffle=True), nn.Linear, nn.MSELoss, torch.optim.SGD."""
+def notebook_loop(features, labels, *, lr=0.03, batch_size=10, num_epochs=3):
+    """The d2l notebook's cells, in order: DataLoader(shuffle=True), nn.Linear, nn.MSELoss, torch.optim.SGD."""
     dataset = data.TensorDataset(features, labels)
     data_iter = data.DataLoader(dataset, batch_size, shuffle=True)
     net = nn.Sequential(nn.Linear(features.shape[1], 1))
@@ -27,7 +27,7 @@ def seed_notebook(features, labels, *, lr=0.03, batch_size=10, num_epochs=3):
             trainer.zero_grad()
             l.backward()
             trainer.step()
-        l = loss(net(features), labels)  # the seed prints this each epoch
+        l = loss(net(features), labels)  # the notebook prints this each epoch
         f"epoch {epoch + 1}, loss {l:f}"
     return net[0].weight.data.reshape(-1), net[0].bias.data
 

@@ -1,6 +1,6 @@
 """What each performance change saved, measured before/after in one run: python benchmarks/changes.py
 
-Each line times the old and the new way of one step alternately (medians of many runs), on the seed's data.
+Each line times the old and the new way of one step alternately (medians of many runs), on the notebook's data.
 """
 
 import statistics
@@ -102,7 +102,7 @@ def first_use(build):
 
 def main():
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; the seed's 1000 x 2, batch 10, 3 epochs (300 steps)"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; the notebook's 1000 x 2, batch 10, 3 epochs (300 steps)"
     )
     old, new = alternate(batching(True), batching(False))
     line("batching: DataLoader -> one gather per epoch, split into views", old / 300, new / 300, 1e6, "us a batch")

@@ -47,7 +47,7 @@ def median_seconds(step, device, repeats):
 def agreement(device):
     """Largest difference between the CPU fit and the ``device`` fit: parameters and loss curve."""
     X, y = synthetic_data(TRUE_W, TRUE_B, 1000, random_state=0)
-    print("\nagreement with the CPU fit at the seed setting (1000 x 2, batch 10, lr 0.03, 3 epochs):")
+    print("\nagreement with the CPU fit at the notebook's setting (1000 x 2, batch 10, lr 0.03, 3 epochs):")
     print(
         f"  {'implementation':<16} {'dtype':<8} {'max |coef diff|':>16} {'|intercept diff|':>17} {'max |loss diff|':>16}"
     )
@@ -94,7 +94,7 @@ def timings(device, repeats):
     print(f"\nmedian fit time, {device} / cpu, {repeats} fits after a warm-up, device synchronised around each:")
     print(f"  {'setting':<46} {'implementation':<16} {'cpu s':>9} {device + ' s':>9} {'ratio':>7}")
     settings = [
-        ("seed: 1000 x 2, batch 10, 3 epochs", 1000, 2, {}),
+        ("notebook: 1000 x 2, batch 10, 3 epochs", 1000, 2, {}),
         ("1,000,000 x 100, batch 10,000, 3 epochs", 1_000_000, 100, {"batch_size": 10_000, "lr": 0.01}),
     ]
     for label, n, d, options in settings:

@@ -2,6 +2,7 @@
 
     python memory_probe.py METHOD N D          # extra peak memory of one fit beyond X and y
     python memory_probe.py scaling NAME D N... # seconds per epoch and extra memory for growing n
+    python memory_probe.py runner N D           # one compare() with the closed form: memory beyond its data
 Prints JSON on standard output.
 """
 
@@ -88,8 +89,24 @@ def scaling(name, num_features, sizes):
     return rows
 
 
+def runner(num_examples, num_features):
+    """Peak memory of one compare() at float32 (the closed form only) beyond the arrays it draws."""
+    from compare import NUM_TEST, compare
+
+    true_w = list(np.linspace(-1, 1, num_features))
+    compare(["numpy-closed-form"], num_examples=1000, true_w=true_w, true_b=1.0, repeats=1)  # imports, first calls
+    before = reset_peak()
+    result = compare(["numpy-closed-form"], num_examples=num_examples, true_w=true_w, true_b=1.0, repeats=3)
+    for fmt in ("table", "markdown", "json", "csv"):
+        result.render(fmt)
+    data_mb = (num_examples + NUM_TEST) * (num_features + 1) * 4 / 2**20  # train and test X and y, float32
+    return {"extra_mb": peak_mb() - before - data_mb, "data_mb": data_mb}
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "scaling":
+    if sys.argv[1] == "runner":
+        print(json.dumps(runner(int(sys.argv[2]), int(sys.argv[3]))))
+    elif sys.argv[1] == "scaling":
         print(json.dumps(scaling(sys.argv[2], int(sys.argv[3]), [int(n) for n in sys.argv[4:]])))
     else:
         print(json.dumps(one_fit(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))

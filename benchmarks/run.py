@@ -26,7 +26,7 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
 
 RESULTS = []  # (figure, new median s, baseline median s, ratio, bound)
-SECTIONS = ["sklearn", "torch", "closed-form", "memory", "processes", "scaling"]  # in the order they run
+SECTIONS = ["sklearn", "torch", "closed-form", "runner", "memory", "processes", "scaling"]  # in the order they run
 
 
 def alternate(new, *baselines, repeats, settle=0.0):
@@ -84,26 +84,26 @@ def environment():
 
 def torch_loops(repeats):
     import torch
-    from baselines import seed_notebook, textbook_scratch
+    from baselines import notebook_loop, textbook_scratch
 
     from impls import TorchConciseRegressor, TorchScratchRegressor, synthetic_data
 
     X, y = synthetic_data([2, -3.4], 4.2, 1000)
     features, labels = torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)
-    # Same math: both sides must land on the seed's answer.
-    for fitted in (seed_notebook(features, labels)[0], TorchConciseRegressor().fit(X, y).coef_):
+    # Same math: both sides must land on the notebook's answer.
+    for fitted in (notebook_loop(features, labels)[0], TorchConciseRegressor().fit(X, y).coef_):
         assert np.allclose(np.asarray(fitted), [2, -3.4], atol=0.01)
-    print("\ntorch, the seed's setting (1000 x 2, batch 10, 3 epochs, full-data loss each epoch):")
+    print("\ntorch, the notebook's setting (1000 x 2, batch 10, 3 epochs, full-data loss each epoch):")
     report(
-        "torch-concise fit / seed notebook loop",
-        *alternate(lambda: TorchConciseRegressor().fit(X, y), lambda: seed_notebook(features, labels), repeats=repeats),
+        "torch-concise fit / notebook loop",
+        *alternate(lambda: TorchConciseRegressor().fit(X, y), lambda: notebook_loop(features, labels), repeats=repeats),
         bound=0.6,
     )
     report(
-        "torch-concise(use_dataloader=True) / seed notebook loop",
+        "torch-concise(use_dataloader=True) / notebook loop",
         *alternate(
             lambda: TorchConciseRegressor(use_dataloader=True).fit(X, y),
-            lambda: seed_notebook(features, labels),
+            lambda: notebook_loop(features, labels),
             repeats=repeats,
         ),
     )
@@ -150,7 +150,7 @@ def closed_form(num_examples, num_features, repeats):
         f"  GEMM rate of the fit: {gram_s / fit_s:.0%} of this machine's X.T @ X rate ({gram_s * 1e3:.1f} ms for X.T @ X alone)"
     )
 
-    # An ill-conditioned and a rank-deficient design: the fallback must give lstsq's answer.
+    # An ill-conditioned and a rank-deficient design: the QR path, and the SVD path's minimum-norm answer.
     for label, column in [
         ("ill-conditioned (cond ~1e7)", X[:, 0] + 1e-7 * X[:, 2]),
         ("rank-deficient", X[:, 0] - X[:, 1]),
@@ -166,6 +166,57 @@ def closed_form(num_examples, num_features, repeats):
                *alternate(lambda: NumpyClosedFormRegressor().fit(bad, target),
                           lambda: np.linalg.lstsq(np.column_stack([bad, np.ones(len(bad))]), target, rcond=None),
                           repeats=repeats, settle=0.3))  # fmt: skip
+
+
+def runner_phases(num_examples, num_features):
+    """The phases of one real compare() call with the closed form only, timed by cProfile inside it."""
+    import cProfile
+    import pstats
+
+    from compare import compare
+    from runner.render import FORMATS
+
+    print(
+        f"\nthe runner around the closed form: one compare() at {num_examples:,} x {num_features} float32, 3 timed fits"
+    )
+    true_w = list(np.linspace(-1, 1, num_features))
+    compare(["numpy-closed-form"], num_examples=1000, true_w=true_w, true_b=1.0, repeats=1)  # imports, first calls
+    profile = cProfile.Profile()
+    start = time.perf_counter()
+    profile.enable()
+    result = compare(["numpy-closed-form"], num_examples=num_examples, true_w=true_w, true_b=1.0, repeats=3)
+    for fmt in FORMATS:
+        result.render(fmt)
+    profile.disable()
+    total = time.perf_counter() - start
+    stats = pstats.Stats(profile).stats  # (file, line, function) -> (calls, ..., own time, cumulative time, callers)
+
+    def seconds(path, function):
+        return sum(row[3] for (file, _, name), row in stats.items() if file.endswith(path) and name == function)
+
+    phases = {
+        "data generation (train and test)": seconds("impls/data.py", "synthetic_data"),
+        "least-squares reference": seconds("runner/score.py", "least_squares_reference"),
+        "fits (warm-up and 3 timed)": seconds("runner/fit.py", "fit_and_time"),
+        "scoring": seconds("runner/score.py", "score"),
+        "rendering (4 formats)": seconds("runner/render.py", "render"),
+    }
+    for phase, phase_s in phases.items():
+        print(f"  {phase:<36} {phase_s:8.3f} s")
+    fits_s, generation_s = phases["fits (warm-up and 3 timed)"], phases["data generation (train and test)"]
+    print(f"  {'whole call':<36} {total:8.3f} s")
+    report("  everything but fits and generation / fits", total - fits_s - generation_s, fits_s, bound=1.0)
+    probe = subprocess.run([sys.executable, os.path.join(HERE, "memory_probe.py"), "runner", str(num_examples),
+                            str(num_features)], capture_output=True, text=True, check=True)  # fmt: skip
+    memory_mb = json.loads(probe.stdout)
+    print(f"  peak memory beyond the data, in a fresh process: {memory_mb['extra_mb']:.1f} MB "
+          f"(the data: {memory_mb['data_mb']:.0f} MB)")  # fmt: skip
+    ratio = memory_mb["extra_mb"] / memory_mb["data_mb"]
+    RESULTS.append({"figure": "runner: memory beyond the data / the data", "new_mb": memory_mb["extra_mb"],
+                    "baseline_mb": memory_mb["data_mb"], "ratio": ratio, "bound": 0.1})  # fmt: skip
+    print(
+        f"  runner: memory beyond the data / the data {ratio:39.3f}  (bound <= 0.1)  {'pass' if ratio <= 0.1 else 'SHORT'}"
+    )
 
 
 def memory(num_examples, num_features, chunk_sizes):
@@ -221,17 +272,17 @@ def sklearn_wrapper(repeats):
 
 def processes(repeats):
     print("\nwhole fresh processes (imports included), alternated:")
-    seed = [sys.executable, os.path.join(HERE, "seed_notebook.py")]
+    notebook = [sys.executable, os.path.join(HERE, "notebook.py")]
     compare_all = [sys.executable, os.path.join(ROOT, "compare.py")]
     compare_numpy = compare_all + ["--impl", "numpy-closed-form"]
 
     def runner(command):
         return lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
-    report("python compare.py (4 implementations) / seed notebook script",
-           *alternate(runner(compare_all), runner(seed), repeats=repeats), bound=1.6)  # fmt: skip
-    report("python compare.py --impl numpy-closed-form / seed script",
-           *alternate(runner(compare_numpy), runner(seed), repeats=repeats), bound=0.6)  # fmt: skip
+    report("python compare.py (4 implementations) / notebook script",
+           *alternate(runner(compare_all), runner(notebook), repeats=repeats), bound=1.6)  # fmt: skip
+    report("python compare.py --impl numpy-closed-form / notebook script",
+           *alternate(runner(compare_numpy), runner(notebook), repeats=repeats), bound=0.6)  # fmt: skip
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, compare; compare.main(['--impl', 'numpy-closed-form', '--repeats', '1']);"
          "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)"],
@@ -263,6 +314,7 @@ def run_section(name, quick, repeats):
         "sklearn": lambda: sklearn_wrapper(repeats),
         "torch": lambda: torch_loops(repeats),
         "closed-form": lambda: closed_form(n, 50, repeats),
+        "runner": lambda: runner_phases(n, 50),
         "memory": lambda: memory(n, 50, [10**4, 10**5] if quick else [10**5, 10**6, 10**7]),
         "processes": lambda: processes(2 if quick else 5),
         "scaling": lambda: scaling(

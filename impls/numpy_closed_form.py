@@ -167,7 +167,9 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
                 x_shift, y_shift = _shifts(X_block, y_block)
                 moments = np.zeros((X_block.shape[1] + 2,) * 2)
             elif X_block.shape[1] != len(moments) - 2:
-                raise ValueError(f"Every block must have {len(moments) - 2} features, as the first; got {X_block.shape[1]}.")
+                raise ValueError(
+                    f"Every block must have {len(moments) - 2} features, as the first; got {X_block.shape[1]}."
+                )
             moments += block_moments(X_block, y_block, x_shift, y_shift)
         if moments is None:
             raise ValueError("fit_blocks needs at least one block of data; got none.")

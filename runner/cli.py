@@ -64,7 +64,11 @@ def parser() -> argparse.ArgumentParser:
         help="dtype of the synthetic data and of torch's arithmetic")  # fmt: skip
     add("--data", metavar="FILE.csv", help="fit your own CSV (header row) instead of synthetic data; needs --target")
     add("--target", metavar="COLUMN", help="the CSV column to predict; the other columns are features")
-    add("--plot", metavar="PATH.png", help="also draw the loss curves and parameter paths to this PNG (needs matplotlib)")
+    add(
+        "--plot",
+        metavar="PATH.png",
+        help="also draw the loss curves and parameter paths to this PNG (needs matplotlib)",
+    )
     _add_output_flags(top)
 
     commands = top.add_subparsers(dest="command", title="commands (default: the comparison)", metavar="COMMAND",
@@ -95,7 +99,9 @@ def parser() -> argparse.ArgumentParser:
         if kind == "lr-batch":
             one.add_argument("--impl", default="torch-concise", choices=["torch-concise", "torch-scratch", "sklearn-sgd"],
                              help="implementation of the lr-batch sweep")  # fmt: skip
-        one.add_argument("--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)")
+        one.add_argument(
+            "--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)"
+        )
         _add_output_flags(one, "the study")
     return top
 

@@ -26,8 +26,10 @@ COLUMNS = [
     ("epochs", lambda r: number(r["epochs"], "{}")),
     (
         "fit ms (median [q1, q3])",
-        lambda r: f"{number(_ms(r['fit_seconds']), '{:.2f}')} [{number(_ms(r['fit_seconds_q1']), '{:.2f}')}, "
-        f"{number(_ms(r['fit_seconds_q3']), '{:.2f}')}]",
+        lambda r: (
+            f"{number(_ms(r['fit_seconds']), '{:.2f}')} [{number(_ms(r['fit_seconds_q1']), '{:.2f}')}, "
+            f"{number(_ms(r['fit_seconds_q3']), '{:.2f}')}]"
+        ),
     ),
     ("cold ms", lambda r: number(_ms(r["cold_fit_seconds"]), "{:.1f}")),
     ("status", lambda r: r["status"]),

@@ -233,4 +233,6 @@ def sweep_init(
             })  # fmt: skip
             curves[(name, init_std)] = losses
     config = {"num_examples": num_examples, "num_epochs": num_epochs, "lr": lr, "batch_size": batch_size, "seed": seed}
-    return Study("sweep init", config, rows, plot={"curves": curves, "steps_per_epoch": math.ceil(num_examples / batch_size)})
+    return Study(
+        "sweep init", config, rows, plot={"curves": curves, "steps_per_epoch": math.ceil(num_examples / batch_size)}
+    )

@@ -42,7 +42,9 @@ def test_degree_10_polynomial_keeps_seven_digits(table):
 
 def test_the_oracle_and_lre_on_a_case_worked_by_hand():
     # y = 2x + 1 through (0, 1), (1, 3), (2, 5) exactly; then (0, 1), (1, 3), (2, 6): w = 2.5, b = 5/6.
-    np.testing.assert_array_equal(accuracy.exact_lstsq(np.array([[0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0])), [1, 2])
+    np.testing.assert_array_equal(
+        accuracy.exact_lstsq(np.array([[0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0])), [1, 2]
+    )
     np.testing.assert_allclose(accuracy.exact_lstsq(np.array([[0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 6.0])),
                                [5 / 6, 2.5], rtol=1e-16)  # fmt: skip
     assert accuracy.lre([1.0, 2.0], [1.0, 2.0]) == 15
@@ -60,4 +62,6 @@ def test_the_command_line_gives_the_librarys_digits(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     X_read, y_read, _ = read_csv(str(path), "y")
     np.testing.assert_array_equal(X_read, X)
-    np.testing.assert_array_equal(NumpyClosedFormRegressor().fit(X_read, y_read).coef_, NumpyClosedFormRegressor().fit(X, y).coef_)
+    np.testing.assert_array_equal(
+        NumpyClosedFormRegressor().fit(X_read, y_read).coef_, NumpyClosedFormRegressor().fit(X, y).coef_
+    )

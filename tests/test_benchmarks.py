@@ -17,6 +17,7 @@ def _run(script, *args):
     )
 
 
+@pytest.mark.slow
 def test_run_py_times_a_section_in_its_own_process_and_collects_its_figures(tmp_path):
     results = tmp_path / "results.json"
     done = _run("run.py", "--quick", "--only", "sklearn", "--json", str(results))
@@ -28,6 +29,7 @@ def test_run_py_times_a_section_in_its_own_process_and_collects_its_figures(tmp_
     assert "bounds hold" in done.stdout.splitlines()[-2]
 
 
+@pytest.mark.slow
 def test_run_py_refuses_an_unknown_section():
     done = _run("run.py", "--only", "gpu")
     assert done.returncode == 2
@@ -35,6 +37,7 @@ def test_run_py_refuses_an_unknown_section():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given where there is no GPU")
+@pytest.mark.slow
 def test_cuda_check_says_in_one_line_that_it_needs_a_gpu():
     done = _run("cuda_check.py")
     assert done.returncode == 2

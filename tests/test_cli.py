@@ -18,6 +18,7 @@ from runner.files import write_atomically
 from runner.fit import progress_bar
 
 
+@pytest.mark.slow
 def test_default_command_prints_the_table(tmp_path):
     done = run_cli("--repeats", "1", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -48,10 +49,7 @@ def test_user_csv_end_to_end(tmp_path):
         writer.writerows([[x0, target, x1] for (x0, x1), target in zip(X, y)])
     out = tmp_path / "out.csv"
     assert (
-        main(
-            ["--data", str(path), "--target", "price", "--repeats", "1", "--format", "csv", "--output", str(out)]
-        )
-        == 0
+        main(["--data", str(path), "--target", "price", "--repeats", "1", "--format", "csv", "--output", str(out)]) == 0
     )
     rows = list(csv.DictReader(open(out)))
     closed = next(row for row in rows if row["impl"] == "numpy-closed-form")
@@ -63,6 +61,7 @@ def test_user_csv_end_to_end(tmp_path):
     assert closed["impl"] == "numpy-closed-form" and closed["coef_error"] < 0.01
 
 
+@pytest.mark.slow
 def test_closed_form_alone_does_not_import_torch():
     code = (
         "import sys, compare; compare.main(['--impl', 'numpy-closed-form', '--repeats', '1']); "
@@ -80,6 +79,7 @@ def test_console_script_is_declared():
         assert tomllib.load(file)["project"]["scripts"]["linreg-compare"] == "compare:main"
 
 
+@pytest.mark.slow
 def test_help_explains_every_flag_with_its_default():
     done = run_cli("--help")
     assert done.returncode == 0
@@ -173,6 +173,7 @@ def test_bad_command_lines_exit_2_with_one_line(argv, words, csv_files, capsys):
     assert words in lines[0]
 
 
+@pytest.mark.slow
 def test_a_real_process_exits_2_with_one_line_and_no_traceback():
     done = subprocess.run([sys.executable, "compare.py", "--lr", "abc"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and done.stdout == ""
@@ -214,9 +215,25 @@ def test_a_failing_plot_leaves_the_old_png(tmp_path, monkeypatch):
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
     assert (
-        main(
-            ["--impl", "numpy-closed-form", "--repeats", "1", "--plot", str(png), "--output", str(tmp_path / "r.txt")]
-        )
+        main(["--impl", "numpy-closed-form", "--repeats", "1", "--plot", str(png), "--output", str(tmp_path / "r.txt")])
         == 1
     )
     assert png.read_bytes() == b"old picture" and sorted(os.listdir(tmp_path)) == ["curves.png", "r.txt"]
+
+
+def test_help_lists_the_subcommands_and_sweep_help_its_kinds(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert "equivalences" in text and "the notebook's exercise" in text and "sweep" in text
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = capsys.readouterr().out
+    for kind in ["lr-batch", "data-size", "init"]:
+        assert kind in text
+
+
+def test_an_option_a_subcommand_does_not_take_is_an_error(capsys):
+    assert main(["sweep", "init", "--impl", "torch-scratch"]) == 2
+    assert "unrecognized arguments: --impl torch-scratch" in capsys.readouterr().err

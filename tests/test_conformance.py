@@ -159,6 +159,7 @@ def test_batch_larger_than_the_data_is_one_batch(name):
 # ---------------------------------------------------------------------------------------------------------
 # Divergence
 
+
 @pytest.mark.parametrize("name", ITERATIVE)
 def test_divergence_stops_training_warns_once_and_keeps_finite_parameters(name):
     X, y = synthetic_data([2, -3.4], 4.2, 1000)

@@ -20,7 +20,9 @@ def test_library_scores_every_implementation_alike(notebook_result):
     assert list(rows) == list(NAMES)
     X, y = synthetic_data([2, -3.4], 4.2, 1000)
     reference = notebook_result.reference
-    oracle = np.linalg.lstsq(np.column_stack([X, np.ones(1000)]).astype(np.float64), y.astype(np.float64), rcond=None)[0]
+    oracle = np.linalg.lstsq(np.column_stack([X, np.ones(1000)]).astype(np.float64), y.astype(np.float64), rcond=None)[
+        0
+    ]
     np.testing.assert_allclose(reference["coef"], oracle[:2], rtol=1e-12)  # the package's least squares is lstsq's
     lstsq = np.append(reference["coef"], reference["intercept"])
     stderr = np.append(reference["coef_stderr"], reference["intercept_stderr"])
@@ -83,6 +85,7 @@ def _results_without_clock(stdout: str) -> str:
     return json.dumps({"config": parsed["config"], "reference": parsed["reference"], "results": rows}, sort_keys=True)
 
 
+@pytest.mark.slow
 def test_same_flags_same_json_across_fresh_processes_and_seed_changes_it():
     def run(*flags):
         done = run_cli("--format", "json", "--repeats", "1", *flags, check=True)

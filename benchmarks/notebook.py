@@ -1,4 +1,4 @@
-"""The seed notebook (d2l "concise implementation of linear regression") as one script, cell by cell.
+"""The d2l notebook ("concise implementation of linear regression") as one script, cell by cell.
 
 The benchmark times this whole process against ``python compare.py``; it is the baseline, not package code.
 """
