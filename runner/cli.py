@@ -7,11 +7,12 @@ Every usage error is one line on standard error and exit status 2; any other err
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import impls
 from runner.checks import UsageError, check_settings
-from runner.files import write_text
+from runner.files import check_output, staged_outputs, write_text, write_utf8
 from runner.render import FORMATS
 
 
@@ -106,7 +107,8 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def run_report(args) -> int:
+def run_report(args):
+    """The comparison the flags ask for."""
     from compare import compare
     from runner.read import read_csv
 
@@ -115,43 +117,53 @@ def run_report(args) -> int:
     settings = dict(
         num_examples=args.num_examples, noise=args.noise, batch_size=args.batch_size, lr=args.lr,
         num_epochs=args.num_epochs, seed=args.seed, repeats=args.repeats, device=args.device, dtype=args.dtype,
-        record_paths=bool(args.plot), progress=True,
+        record_paths=args.plot is not None, progress=True,
     )  # fmt: skip
     if args.data is not None:
         X, y, _ = read_csv(args.data, args.target)
-        result = compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=args.data, **settings)
-    else:
-        result = compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
-    write_text(args.output, result.render(args.format))
-    if args.plot:
-        from runner.plot import plot_comparison
-
-        plot_comparison(result, args.plot)
-    return 0
+        return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=args.data, **settings)
+    return compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
 
 
-def run_study(args) -> int:
+def run_study(args):
+    """The study the subcommand asks for."""
     from runner import study
 
     if args.command == "equivalences":
         check_settings(["numpy-closed-form"], args.num_examples, 0.01, args.batch_size, args.lr, args.num_epochs,
                        args.seed, 1, "cpu", "float32")  # fmt: skip
-        result = study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
-                                    num_epochs=args.num_epochs, seed=args.seed)  # fmt: skip
-    else:
-        if not 0 <= args.seed < 2**32:
-            raise UsageError(f"--seed must be an integer in [0, 2**32); got {args.seed}")
-        if args.kind == "lr-batch":
-            result = study.sweep_lr_batch(impl=args.impl, seed=args.seed)
-        elif args.kind == "data-size":
-            result = study.sweep_data_size(seeds=tuple(range(args.seed, args.seed + 5)))
-        else:
-            result = study.sweep_init(seed=args.seed)
-    write_text(args.output, result.render(args.format))
-    if args.plot:
-        from runner.plot import plot_study
+        return study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
+                                  num_epochs=args.num_epochs, seed=args.seed)  # fmt: skip
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be an integer in [0, 2**32); got {args.seed}")
+    if args.kind == "lr-batch":
+        return study.sweep_lr_batch(impl=args.impl, seed=args.seed)
+    if args.kind == "data-size":
+        return study.sweep_data_size(seeds=tuple(range(args.seed, args.seed + 5)))
+    return study.sweep_init(seed=args.seed)
 
-        plot_study(result, args.plot)
+
+def run(args) -> int:
+    """Check every output before any work, compute, then write all the outputs together."""
+    to_file = args.output not in (None, "-")
+    check_output(args.output if to_file else None, "--output")
+    check_output(args.plot, "--plot")
+    if args.plot is not None:
+        _check_can_plot(args.plot)
+        if to_file and os.path.abspath(args.plot) == os.path.abspath(args.output):
+            raise UsageError(f"--output and --plot both name {args.plot}; give them different files")
+    result = run_report(args) if args.command is None else run_study(args)
+    text = result.render(args.format)
+    with staged_outputs() as stage:
+        if to_file:
+            stage(args.output, lambda temporary: write_utf8(temporary, text))
+        if args.plot is not None:
+            from runner import plot
+
+            figure = plot.draw_comparison(result) if args.command is None else plot.draw_study(result)
+            stage(args.plot, plot.png_writer(figure))
+    if not to_file:
+        write_text(None, text)
     return 0
 
 
@@ -168,10 +180,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
-        args = parser().parse_args(argv)
-        if args.plot:
-            _check_can_plot(args.plot)
-        return run_report(args) if args.command is None else run_study(args)
+        return run(parser().parse_args(argv))
     except UsageError as exc:
         if debug:
             raise

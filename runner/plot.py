@@ -107,13 +107,14 @@ def plot_init(study: dict):
     return fig
 
 
-def plot_comparison(result: Comparison, path: str) -> None:
-    """Training MSE at every step (log scale, noise floor drawn) and the paths of (w1, w2) over the loss contours."""
+def draw_comparison(result: Comparison):
+    """Training MSE at every step (log scale, noise floor drawn) and the paths of (w1, w2) over the loss contours.
+
+    Every loss comes from the (d+2)×(d+2) moments of the data (``path_mse``): memory O(grid + path), whatever n.
+    """
     plt = pyplot()
     fig, (loss_axis, path_axis) = plt.subplots(1, 2, figsize=(12, 5))
     X, y = result.data
-    keep = slice(None, None, max(1, len(X) // 5000))  # losses for the picture need only a sample of the rows
-    X, y = X[keep].astype(np.float64), y[keep].astype(np.float64)
     paths = {
         name: np.column_stack([c["coef_path"], c["intercept_path"]])
         for name, c in result.curves.items()
@@ -156,16 +157,32 @@ def plot_comparison(result: Comparison, path: str) -> None:
     path_axis.set(xlabel=labels[0], ylabel=labels[1], title="Parameter paths over log10 training-loss contours")
     path_axis.legend()
     fig.tight_layout()
-    save_figure(fig, path)
+    return fig
 
 
-def save_figure(fig, path: str) -> None:
-    """Write ``fig`` as a PNG, whole or not at all, and free it."""
-    write_atomically(path, lambda temporary: fig.savefig(temporary, format="png", dpi=110))
-    pyplot().close(fig)
+def png_writer(fig):
+    """A function that writes ``fig`` as a PNG to the path it is given (for ``runner.files``), then frees it."""
+
+    def write(path: str) -> None:
+        try:
+            fig.savefig(path, format="png", dpi=110)
+        finally:
+            pyplot().close(fig)
+
+    return write
+
+
+def draw_study(study):
+    draw = {"equivalences": plot_equivalences, "sweep lr-batch": plot_lr_batch, "sweep data-size": plot_data_size,
+            "sweep init": plot_init}[study.study]  # fmt: skip
+    return draw(study)
+
+
+def plot_comparison(result: Comparison, path: str) -> None:
+    """Draw the comparison to the PNG ``path``, whole or not at all."""
+    write_atomically(path, png_writer(draw_comparison(result)))
 
 
 def plot_study(study, path: str) -> None:
-    draw = {"equivalences": plot_equivalences, "sweep lr-batch": plot_lr_batch, "sweep data-size": plot_data_size,
-            "sweep init": plot_init}[study.study]  # fmt: skip
-    save_figure(draw(study), path)
+    """Draw a study's picture to the PNG ``path``, whole or not at all."""
+    write_atomically(path, png_writer(draw_study(study)))

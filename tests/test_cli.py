@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -203,22 +204,21 @@ def test_a_failed_write_leaves_the_old_file_or_none(tmp_path, keep_old):
         assert target.read_text() == "old report"
 
 
-def test_a_failing_plot_leaves_the_old_png(tmp_path, monkeypatch):
-    png = tmp_path / "curves.png"
+def test_a_failing_plot_leaves_every_output_as_it_was(tmp_path, monkeypatch):
+    png, report = tmp_path / "curves.png", tmp_path / "r.txt"
     png.write_bytes(b"old picture")
+    report.write_text("old report")
     import matplotlib.figure
 
     def broken_savefig(self, fname, **kwargs):
         with open(fname, "wb") as file:
             file.write(b"\x89PNG half")
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
-    assert (
-        main(["--impl", "numpy-closed-form", "--repeats", "1", "--plot", str(png), "--output", str(tmp_path / "r.txt")])
-        == 1
-    )
-    assert png.read_bytes() == b"old picture" and sorted(os.listdir(tmp_path)) == ["curves.png", "r.txt"]
+    assert main(["--impl", "numpy-closed-form", "--repeats", "1", "--plot", str(png), "--output", str(report)]) == 1
+    assert png.read_bytes() == b"old picture" and report.read_text() == "old report"
+    assert sorted(os.listdir(tmp_path)) == ["curves.png", "r.txt"]  # no temporary file left behind
 
 
 def test_help_lists_the_subcommands_and_sweep_help_its_kinds(capsys):
@@ -237,3 +237,71 @@ def test_help_lists_the_subcommands_and_sweep_help_its_kinds(capsys):
 def test_an_option_a_subcommand_does_not_take_is_an_error(capsys):
     assert main(["sweep", "init", "--impl", "torch-scratch"]) == 2
     assert "unrecognized arguments: --impl torch-scratch" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Outputs go to regular files only, checked before any work
+
+
+def _special_files(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "target.json").write_text("precious")
+    os.symlink(tmp_path / "target.json", tmp_path / "link.json")
+    os.symlink(tmp_path / "target.json", tmp_path / "link.png")
+    os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a copy of /dev/null, made here
+    os.mkfifo(tmp_path / "pipe")
+    return tmp_path
+
+
+BAD_OUTPUTS = [
+    (["--output", "{tmp}/folder"], "--output {tmp}/folder is a directory"),
+    (["--output", "{tmp}/link.json"], "--output {tmp}/link.json is a symbolic link"),
+    (["--output", "{tmp}/null"], "--output {tmp}/null is not a regular file"),
+    (["--output", "{tmp}/pipe"], "--output {tmp}/pipe is not a regular file"),
+    (["--output", ""], "--output must name a file; got an empty path"),
+    (["--output", "{tmp}/missing/r.json"], "the directory {tmp}/missing does not exist"),
+    (["--plot", ""], "--plot must name a file; got an empty path"),
+    (["--plot", "{tmp}/missing/p.png"], "--plot {tmp}/missing/p.png: the directory {tmp}/missing does not exist"),
+    (["--plot", "{tmp}/link.png"], "--plot {tmp}/link.png is a symbolic link"),
+    (["--output", "{tmp}/same.png", "--plot", "{tmp}/same.png"], "--output and --plot both name"),
+    (["equivalences", "--output", "{tmp}/null"], "--output {tmp}/null is not a regular file"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, words", BAD_OUTPUTS, ids=[" ".join(argv) for argv, _ in BAD_OUTPUTS])
+def test_outputs_that_are_not_regular_files_are_refused_before_any_work(argv, words, tmp_path):
+    tmp = _special_files(tmp_path)
+    before = {name: os.lstat(tmp / name) for name in os.listdir(tmp)}
+    done = run_cli(*[arg.format(tmp=tmp) for arg in argv], *([] if argv[0] == "equivalences" else ["--repeats", "1"]))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and words.format(tmp=tmp) in done.stderr, done.stderr
+    after = {name: os.lstat(tmp / name) for name in os.listdir(tmp)}
+    assert after.keys() == before.keys()  # nothing replaced, nothing left behind
+    for name, status in before.items():
+        assert (after[name].st_ino, after[name].st_mode) == (status.st_ino, status.st_mode)
+    assert (tmp / "target.json").read_text() == "precious"
+
+
+def test_a_missing_plot_folder_leaves_the_report_untouched_and_does_no_work(tmp_path, capsys, monkeypatch):
+    import runner.cli
+
+    keep = tmp_path / "keep.json"
+    keep.write_text("old")
+    monkeypatch.setattr(runner.cli, "run_report", lambda args: pytest.fail("the run started"))
+    assert main(["--output", str(keep), "--plot", str(tmp_path / "missing" / "p.png")]) == 2
+    assert keep.read_text() == "old" and "missing" in capsys.readouterr().err
+
+
+def test_new_files_get_the_umask_mode_and_existing_files_keep_theirs(tmp_path):
+    fresh, existing = tmp_path / "fresh.txt", tmp_path / "existing.txt"
+    existing.write_text("old")
+    os.chmod(existing, 0o640)
+    old_umask = os.umask(0o022)
+    try:
+        assert main(["--impl", "numpy-closed-form", "--repeats", "1", "--output", str(fresh)]) == 0
+        assert main(["--impl", "numpy-closed-form", "--repeats", "1", "--output", str(existing)]) == 0
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o644  # 0o666 through the umask, as open() gives
+    assert stat.S_IMODE(os.stat(existing).st_mode) == 0o640 and existing.read_text().startswith("impl")
