@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
 import impls
 from impls import synthetic_data
-from runner.checks import UsageError, check_arrays, check_settings
+from runner.checks import UsageError, check_arrays, check_memory, check_settings, check_truth
 from runner.cli import main
 from runner.fit import Timing, build, environment, fit_and_time, progress_bar, trace
 from runner.report import Comparison
@@ -49,11 +47,13 @@ def compare(
     record its parameters after every step (for plots). Bad settings raise UsageError (a ValueError)
     before anything runs.
     """
-    names = list(impls.NAMES if impl is None else impl)
-    check_settings(names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype)
+    names = [impl] if isinstance(impl, str) else list(impls.NAMES if impl is None else impl)
+    checked = check_settings(names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype)
+    num_examples, noise, batch_size, lr, num_epochs, seed, repeats = (checked[key] for key in
+        ("num_examples", "noise", "batch_size", "lr", "num_epochs", "seed", "repeats"))  # fmt: skip
 
     # Data: the notebook's generator, or the user's arrays.
-    data, noise, data_name = _data(X, y, true_w, true_b, num_examples, noise, seed, np.dtype(dtype), data_name)
+    data, noise, data_name = _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_name)
     reference = least_squares_reference(data, noise)
 
     # Fit and time each implementation, then score it; an error in one is its row's status.
@@ -65,7 +65,7 @@ def compare(
     for name in names:
         estimator, curves[name] = build(name, **settings), {}
         try:
-            timing, diverged = fit_and_time(estimator, data.X, data.y, repeats, device, tick)
+            timing, diverged = fit_and_time(estimator, data.X, data.y, repeats, tick)
             if record_paths and "record_steps" in estimator.get_params():
                 curves[name] = trace(estimator, data.X, data.y)
                 tick()
@@ -91,24 +91,22 @@ def compare(
     return Comparison(config, environment(names, device), reference, rows, curves, (data.X, data.y))
 
 
-def _data(X, y, true_w, true_b, num_examples, noise, seed, dtype, data_name) -> tuple[Data, float | None, str]:
+def _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_name) -> tuple[Data, float | None, str]:
     if X is None:
         if y is not None:
             raise UsageError("y was given without X; give both, or neither to draw synthetic data")
-        true_w = NOTEBOOK_W if true_w is None else true_w
-        true_b = NOTEBOOK_B if true_b is None else true_b
-        if len(true_w) == 0:
-            raise UsageError("--true-w needs at least one number")
+        true_w, true_b = check_truth(NOTEBOOK_W if true_w is None else true_w,
+                                     NOTEBOOK_B if true_b is None else true_b, noise, dtype)  # fmt: skip
+        check_memory(num_examples, len(true_w), NUM_TEST, dtype, names)
         X, y = synthetic_data(true_w, true_b, num_examples, noise=noise, random_state=seed, dtype=dtype)
         X_test, y_test = synthetic_data(true_w, true_b, NUM_TEST, noise=noise, random_state=[seed, 1], dtype=dtype)
-        truth = [float(v) for v in true_w], float(true_b)
-        return Data(X, y, X_test, y_test, *truth), noise, data_name or "synthetic"
+        return Data(X, y, X_test, y_test, true_w, true_b), noise, data_name or "synthetic"
     X, y = check_arrays(X, y)
-    if true_w is not None and len(true_w) != X.shape[1]:
-        raise UsageError(f"--true-w has {len(true_w)} numbers but the data have {X.shape[1]} features")
     if (true_w is None) != (true_b is None):
         raise UsageError("give both --true-w and --true-b for data of your own, or neither")
-    truth = (None, None) if true_w is None else ([float(v) for v in true_w], float(true_b))
+    if true_w is not None and len(true_w) != X.shape[1]:
+        raise UsageError(f"--true-w has {len(true_w)} numbers but the data have {X.shape[1]} features")
+    truth = (None, None) if true_w is None else check_truth(true_w, true_b, 0.0, "float64")
     return Data(X, y, None, None, *truth), None, data_name or "user arrays"
 
 

@@ -17,7 +17,7 @@ LR = [Interval(Real, 0, None, closed="neither")]
 BATCH_SIZE = [Interval(Integral, 1, None, closed="left")]
 NUM_EPOCHS = [Interval(Integral, 0, None, closed="left")]
 INIT_STD = [Interval(Real, 0, None, closed="left")]
-RANDOM_STATE = [Interval(Integral, 0, 2**32 - 1, closed="both"), None]
+RANDOM_STATE = ["random_state"]  # an int in [0, 2**32 - 1], a numpy RandomState, or None, as scikit-learn's
 TORCH_DTYPE = [StrOptions({"float32", "float64"})]
 BOOLEAN = ["boolean"]
 
@@ -53,6 +53,14 @@ def fit_atomically(fit):
             raise
 
     return wrapper
+
+
+def validate_training_data(estimator, X, y, **kwargs):
+    """scikit-learn's ``validate_data`` for (X, y), with a y of strings converted to numbers as
+    ``LinearRegression`` does: "1.5" is 1.5, and "abc" a ValueError (could not convert string to float)."""
+    if np.asarray(y).dtype.kind in "US":
+        y = np.asarray(y).astype(np.float64)
+    return validate_data(estimator, X, y, y_numeric=True, **kwargs)
 
 
 class DivergenceWarning(UserWarning):

@@ -46,13 +46,16 @@ def synthetic_data(
     return X, y.astype(dtype, copy=False)
 
 
-def torch_generator(random_state: int | None) -> torch.Generator:
-    """A local torch generator: seeded with ``random_state``, or from fresh entropy when it is None."""
+def torch_generator(random_state) -> torch.Generator:
+    """A local torch generator seeded with ``random_state``: an int as it is, a ``numpy.random.RandomState``
+    by one draw from it (so it advances, and the next fit differs), None from fresh entropy."""
     import torch  # here, not at the top: the numpy-only paths never pay for importing torch
 
     if random_state is None:
         return torch.Generator().manual_seed(int(np.random.default_rng().integers(2**63)))
-    return torch.Generator().manual_seed(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return torch.Generator().manual_seed(int(random_state.randint(np.iinfo(np.int32).max)))
+    return torch.Generator().manual_seed(int(random_state))
 
 
 def shuffled_order(num_examples: int, generator: torch.Generator) -> torch.Tensor:
@@ -76,4 +79,4 @@ def minibatches(
     indexing and collating every batch, which is where a DataLoader over in-memory tensors spends its time.
     """
     order = shuffled_order(len(features), generator).to(features.device)
-    return zip(features[order].split(batch_size), labels[order].split(batch_size))
+    return zip(features[order].split(int(batch_size)), labels[order].split(int(batch_size)))  # int: numpy ints too

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import assert_all_finite, check_X_y, validate_data
+from sklearn.utils.validation import assert_all_finite, check_X_y
 
-from impls._base import LinearPredictorMixin, fit_atomically
+from impls._base import LinearPredictorMixin, fit_atomically, validate_training_data
 
 # Rows per block: a block in float64 is at most BLOCK_ROWS × d × 8 bytes of scratch memory.
 BLOCK_ROWS = 16384
@@ -126,7 +126,7 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
     def fit(self, X, y):
         # The finiteness check is left to the accumulation below (a NaN or inf anywhere makes a diagonal
         # entry of XᵀX or Σy non-finite), which saves a whole extra pass over X.
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32], ensure_all_finite=False)
+        X, y = validate_training_data(self, X, y, dtype=[np.float64, np.float32], ensure_all_finite=False)
         x_shift, y_shift = _shifts(X[:BLOCK_ROWS], y[:BLOCK_ROWS])
         moments = np.zeros((X.shape[1] + 2,) * 2)
         for start in range(0, len(X), BLOCK_ROWS):

@@ -9,7 +9,6 @@ import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import SGDRegressor
-from sklearn.utils.validation import validate_data
 
 from impls._base import (
     BATCH_SIZE,
@@ -21,6 +20,7 @@ from impls._base import (
     TrainingLog,
     fit_atomically,
     validate_hyperparameters,
+    validate_training_data,
 )
 
 
@@ -106,7 +106,7 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     @fit_atomically
     def fit(self, X, y):
         validate_hyperparameters(self)
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64, order="C")
+        X, y = validate_training_data(self, X, y, dtype=np.float64, order="C")
 
         sgd = SGDRegressor(
             loss="squared_error",
@@ -116,7 +116,10 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
             max_iter=self.num_epochs,
             tol=None,
             shuffle=True,
-            random_state=np.random.RandomState(self.random_state),
+            # A RandomState is used as it is (it advances, as in scikit-learn); an int or None seeds a new one.
+            random_state=self.random_state
+            if isinstance(self.random_state, np.random.RandomState)
+            else np.random.RandomState(self.random_state),
         )
 
         def training_mse(coef, intercept):

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import validate_data
 from torch import nn
 from torch.utils import data
 
@@ -26,6 +25,7 @@ from impls._base import (
     check_device,
     fit_atomically,
     validate_hyperparameters,
+    validate_training_data,
 )
 from impls.data import minibatches, torch_generator
 
@@ -130,7 +130,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
     @fit_atomically
     def fit(self, X, y):
         validate_hyperparameters(self)
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        X, y = validate_training_data(self, X, y, dtype=[np.float64, np.float32])
         device = check_device(self, self.device)
         dtype = getattr(torch, self.dtype)
         generator = torch_generator(self.random_state)
@@ -140,7 +140,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         labels = torch.as_tensor(y, dtype=dtype).reshape(-1, 1).to(device)
         if self.use_dataloader:
             data_iter = data.DataLoader(
-                data.TensorDataset(features, labels), self.batch_size, shuffle=True, generator=generator
+                data.TensorDataset(features, labels), int(self.batch_size), shuffle=True, generator=generator
             )
 
         # The model: one fully connected layer. nn.Linear draws default weights from the global RNG;
@@ -156,7 +156,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         loss = nn.MSELoss(reduction=self.reduction)
         # foreach=False: the plain per-tensor update, the fastest for two small tensors; left at None,
         # SGD would spend part of every step deciding between its update kernels.
-        trainer = torch.optim.SGD(net.parameters(), lr=self.lr, foreach=False)
+        trainer = torch.optim.SGD(net.parameters(), lr=float(self.lr), foreach=False)
 
         def parameters():
             return torch.cat([net[0].weight.detach().reshape(-1), net[0].bias.detach()])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import validate_data
 
 from impls._base import (
     BATCH_SIZE,
@@ -23,6 +22,7 @@ from impls._base import (
     check_device,
     fit_atomically,
     validate_hyperparameters,
+    validate_training_data,
 )
 from impls.data import minibatches, torch_generator
 
@@ -137,7 +137,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
     @fit_atomically
     def fit(self, X, y):
         validate_hyperparameters(self)
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        X, y = validate_training_data(self, X, y, dtype=[np.float64, np.float32])
         device = check_device(self, self.device)
         dtype = getattr(torch, self.dtype)
         generator = torch_generator(self.random_state)
@@ -165,7 +165,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
             for X_batch, y_batch in minibatches(features, labels, self.batch_size, generator):
                 l = squared_loss(linreg(X_batch, w, b), y_batch)
                 l.sum().backward()
-                sgd([w, b], self.lr, len(X_batch))
+                sgd([w, b], float(self.lr), len(X_batch))
                 log.step()
             if log.end_epoch(training_mse()):
                 break

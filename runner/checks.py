@@ -1,8 +1,14 @@
-"""Checks of the runner's settings and arrays, made before any work, each failure naming what was given."""
+"""Checks of the runner's settings and arrays, made before any work, each failure naming what was given.
+
+Flags are named as on the command line (``--lr``); the library's ``compare()`` takes the same names
+with underscores. numpy integer and float scalars are accepted wherever Python ones are.
+"""
 
 from __future__ import annotations
 
 import math
+import os
+import re
 
 import numpy as np
 
@@ -26,17 +32,31 @@ def uses_torch(names) -> bool:
     return any("device" in impls.implementation(name)().get_params() for name in names)
 
 
-def check_settings(names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype) -> None:
+def check_settings(
+    names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype, *, seeds_used=1
+) -> dict:
+    """The settings as plain Python numbers (−0 noise as 0), or UsageError for the first bad one.
+
+    ``seeds_used``: a command that draws with ``seed`` to ``seed + seeds_used − 1`` needs them all in range.
+    """
     unknown = [name for name in names if name not in impls.NAMES]
     if unknown or not names:
-        raise UsageError(f"--impl must be one of {', '.join(impls.NAMES)}; got {', '.join(unknown) or 'none'}")
+        raise UsageError(
+            f"--impl must be one of {', '.join(impls.NAMES)}; got {', '.join(map(str, unknown)) or 'none'}"
+        )
+    top_seed = 2**32 - seeds_used + 1
+    seed_rule = (
+        "an integer in [0, 2**32)"
+        if seeds_used == 1
+        else f"an integer in [0, 2**32 - {seeds_used - 1}), as seeds seed to seed + {seeds_used - 1} are used"
+    )
     checks = [
         ("--num-examples", num_examples, is_int(num_examples) and num_examples >= 1, "an integer >= 1"),
         ("--noise", noise, is_real(noise) and 0 <= noise < math.inf, "a finite number >= 0"),
         ("--batch-size", batch_size, is_int(batch_size) and batch_size >= 1, "an integer >= 1"),
         ("--lr", lr, is_real(lr) and 0 < lr < math.inf, "a finite number > 0"),
         ("--num-epochs", num_epochs, is_int(num_epochs) and num_epochs >= 0, "an integer >= 0"),
-        ("--seed", seed, is_int(seed) and 0 <= seed < 2**32, "an integer in [0, 2**32)"),
+        ("--seed", seed, is_int(seed) and 0 <= seed < top_seed, seed_rule),
         ("--repeats", repeats, is_int(repeats) and repeats >= 1, "an integer >= 1"),
         ("--dtype", dtype, dtype in ("float32", "float64"), "float32 or float64"),
     ]
@@ -44,14 +64,75 @@ def check_settings(names, num_examples, noise, batch_size, lr, num_epochs, seed,
         if not ok:
             raise UsageError(f"{flag} must be {rule}; got {value!r}")
     if uses_torch(names):
-        from impls._base import check_device
+        check_device(device)
+    return {"num_examples": int(num_examples), "noise": float(noise) + 0.0, "batch_size": int(batch_size),
+            "lr": float(lr), "num_epochs": int(num_epochs), "seed": int(seed), "repeats": int(repeats),
+            "device": device, "dtype": dtype}  # fmt: skip
 
+
+def check_device(device) -> None:
+    """cpu, cuda or cuda:N, and available here; checked only when a torch implementation will use it."""
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise UsageError(f"--device must be cpu, cuda or cuda:N; got {device!r}")
+    from impls._base import check_device as torch_check
+
+    try:
+        torch_check(impls.implementation("torch-concise")(), device)
+    except ValueError:
+        raise UsageError(
+            f"--device {device!r} is not available here; use cpu (or cuda on a machine with a GPU)"
+        ) from None
+
+
+def check_truth(true_w, true_b, noise: float, dtype: str) -> tuple[list[float], float]:
+    """True parameters that are finite numbers and small enough that y fits ``dtype`` and its squares float64.
+
+    The typical size of y is |b| + 10·(Σ|w| + noise) (ten standard deviations of X and of the noise);
+    it must stay below the square root of the dtype's largest number.
+    """
+    try:
+        weights, bias = [float(v) for v in true_w], float(true_b)
+    except (TypeError, ValueError):
+        raise UsageError(f"--true-w and --true-b must be numbers; got {true_w!r} and {true_b!r}") from None
+    if not weights:
+        raise UsageError("--true-w needs at least one number")
+    if not all(math.isfinite(v) for v in [*weights, bias]):
+        raise UsageError(f"--true-w and --true-b must be finite numbers; got {weights} and {bias}")
+    limit = math.sqrt(np.finfo(dtype).max)
+    size = abs(bias) + 10 * (sum(abs(v) for v in weights) + noise)  # inf, not an error, when it overflows
+    if not size < limit:
+        raise UsageError(
+            f"--true-w, --true-b and --noise make y too large for {dtype}: |b| + 10(Σ|w| + noise) = {size:.3g} "
+            f"must be below {limit:.2g}"
+        )
+    return weights, bias
+
+
+def check_memory(num_examples: int, num_features: int, num_test: int, dtype: str, names) -> None:
+    """Refuse data that cannot fit: the arrays, plus one shuffled copy per epoch where torch trains."""
+    itemsize = np.dtype(dtype).itemsize
+    needed = (num_examples + num_test) * (num_features + 1) * itemsize + 8 * num_examples
+    if uses_torch(names):
+        needed += num_examples * (num_features + 1) * itemsize  # the epoch's shuffled copy
+    available = available_memory()
+    if available is not None and needed > available:
+        raise UsageError(
+            f"--num-examples {num_examples} with {num_features} features needs about {needed / 2**30:.1f} GiB "
+            f"of memory; {available / 2**30:.1f} GiB is available here"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (MemAvailable on Linux), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as file:
+            line = next(line for line in file if line.startswith("MemAvailable:"))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration, ValueError):
         try:
-            check_device(impls.implementation("torch-concise")(), device)
-        except ValueError:
-            raise UsageError(
-                f"--device {device!r} is not available here; use cpu (or cuda on a machine with a GPU)"
-            ) from None
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
 
 
 def check_arrays(X, y):

@@ -134,8 +134,10 @@ def run_study(args):
                        args.seed, 1, "cpu", "float32")  # fmt: skip
         return study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
                                   num_epochs=args.num_epochs, seed=args.seed)  # fmt: skip
-    if not 0 <= args.seed < 2**32:
-        raise UsageError(f"--seed must be an integer in [0, 2**32); got {args.seed}")
+    seeds_used = 5 if args.kind == "data-size" else 1
+    check_settings(
+        ["numpy-closed-form"], 1000, 0.01, 10, 0.03, 3, args.seed, 1, "cpu", "float32", seeds_used=seeds_used
+    )
     if args.kind == "lr-batch":
         return study.sweep_lr_batch(impl=args.impl, seed=args.seed)
     if args.kind == "data-size":

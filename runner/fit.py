@@ -36,8 +36,9 @@ def build(name: str, **settings):
     return cls(**{key: value for key, value in settings.items() if key in accepted})
 
 
-def timed_fit(estimator, X, y, device: str) -> tuple[float, bool]:
-    """Seconds taken by ``fit`` alone (the device synchronised around it), and whether it diverged."""
+def timed_fit(estimator, X, y) -> tuple[float, bool]:
+    """Seconds taken by ``fit`` alone (the estimator's device synchronised around it), and whether it diverged."""
+    device = estimator.get_params().get("device", "cpu")
     synchronize = _cuda_synchronize if device.startswith("cuda") else (lambda: None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DivergenceWarning)
@@ -55,13 +56,13 @@ def _cuda_synchronize():
     torch.cuda.synchronize()
 
 
-def fit_and_time(estimator, X, y, repeats: int, device: str, tick=lambda: None) -> tuple[Timing, bool]:
+def fit_and_time(estimator, X, y, repeats: int, tick=lambda: None) -> tuple[Timing, bool]:
     """One untimed warm-up fit (the cold figure), then ``repeats`` timed fits; ``tick`` after each fit."""
-    cold, diverged = timed_fit(estimator, X, y, device)
+    cold, diverged = timed_fit(estimator, X, y)
     times = []
     for _ in range(repeats):
         tick()
-        times.append(timed_fit(estimator, X, y, device)[0])
+        times.append(timed_fit(estimator, X, y)[0])
     tick()
     timing = Timing(
         fit_seconds=statistics.median(times),

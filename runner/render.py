@@ -11,6 +11,8 @@ import io
 import json
 import math
 
+import numpy as np
+
 FORMATS = ("table", "markdown", "json", "csv")
 
 
@@ -50,6 +52,8 @@ def to_csv(records: list[dict]) -> str:
 
 def finite_or_null(value):
     """Non-finite floats become None (null in JSON, an empty cell in CSV), recursively; numpy scalars plain."""
+    if isinstance(value, np.generic):  # numpy scalars as the Python numbers JSON knows
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

@@ -127,7 +127,8 @@ BAD_COMMANDS = [
     (["--seed", "-1"], "--seed must be an integer in [0, 2**32)"),
     (["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
     (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
-    (["--device", "gpu"], "--device 'gpu' is not available here; use cpu"),
+    (["--device", "gpu"], "--device must be cpu, cuda or cuda:N; got 'gpu'"),
+    (["--device", "cuda:99"], "--device 'cuda:99' is not available here; use cpu"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     (["--plot", "curves.jpg"], "--plot must name a .png file"),
     (["--data", "{missing}"], "--data and --target go together"),
@@ -305,3 +306,33 @@ def test_new_files_get_the_umask_mode_and_existing_files_keep_theirs(tmp_path):
         os.umask(old_umask)
     assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o644  # 0o666 through the umask, as open() gives
     assert stat.S_IMODE(os.stat(existing).st_mode) == 0o640 and existing.read_text().startswith("impl")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inputs that once slipped past validation: one line, exit 2, before any work, in a real process
+
+SLIPPED = [
+    (["--noise", "1e200"], "make y too large for float32"),
+    (["--true-w", "nan", "1"], "--true-w and --true-b must be finite numbers"),
+    (["--true-b", "inf"], "--true-w and --true-b must be finite numbers"),
+    (["--true-w", "1e308", "1e308"], "make y too large for float32"),
+    (["--device", "meta"], "--device must be cpu, cuda or cuda:N; got 'meta'"),
+    (["--num-examples", "10000000000"], "GiB of memory"),
+    (["sweep", "data-size", "--seed", "4294967295"], "--seed must be an integer in [0, 2**32 - 4)"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, words", SLIPPED, ids=[" ".join(argv) for argv, _ in SLIPPED])
+def test_inputs_that_slipped_past_validation_now_exit_2_in_one_line(argv, words):
+    done = run_cli(*argv)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_negative_zero_noise_is_zero_and_a_cuda_device_is_ignored_without_torch_rows():
+    done = run_cli("--noise", "-0", "--impl", "numpy-closed-form", "--device", "cuda:7", "--repeats", "1")
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("numpy-closed-form"))
+    assert row.rstrip().endswith("ok")

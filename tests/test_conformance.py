@@ -193,3 +193,54 @@ def test_iterative_ones_approach_least_squares_as_epochs_grow(num_features, seed
 
     start, one, ten = np.linalg.norm(solution), distance(1), distance(10)
     assert one < start and ten < one and ten < 0.05 * start
+
+
+# ---------------------------------------------------------------------------------------------------------
+# scikit-learn workflows
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+def test_numpy_integer_hyperparameters_work_in_grid_search(name, notebook_data):
+    X, y = notebook_data
+    grid = GridSearchCV(IMPLEMENTATIONS[name](), {"batch_size": np.array([5, 10])}, cv=3).fit(X, y)
+    assert grid.best_params_["batch_size"] in (5, 10) and np.isfinite(grid.best_estimator_.coef_).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_y_of_strings_is_converted_or_refused_with_a_value_error(name):
+    X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, 60)
+    as_text = IMPLEMENTATIONS[name]().fit(X, y.astype(str))
+    np.testing.assert_allclose(as_text.coef_, IMPLEMENTATIONS[name]().fit(X, y).coef_, rtol=1e-6)
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        IMPLEMENTATIONS[name]().fit(X, np.array(["abc"] * 60))
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+def test_a_random_state_instance_is_accepted_and_advances(name, notebook_data):
+    X, y = notebook_data
+    rng = np.random.RandomState(0)
+    first = IMPLEMENTATIONS[name](random_state=rng).fit(X, y).coef_
+    second = IMPLEMENTATIONS[name](random_state=rng).fit(X, y).coef_
+    again = IMPLEMENTATIONS[name](random_state=np.random.RandomState(0)).fit(X, y).coef_
+    assert not np.array_equal(first, second) and np.array_equal(first, again)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_refit_that_raises_leaves_the_estimator_as_it_was(name, notebook_data):
+    est = IMPLEMENTATIONS[name]().fit(*notebook_data)
+    before = {key: np.copy(value) if isinstance(value, np.ndarray) else value for key, value in vars(est).items()}
+    with pytest.raises(ValueError):
+        est.fit(np.ones((5, 3)), np.array([1.0, 2.0, np.nan, 4.0, 5.0]))
+    assert vars(est).keys() == before.keys() and est.n_features_in_ == 2
+    np.testing.assert_array_equal(est.coef_, before["coef_"])
+
+
+def test_fit_blocks_after_a_dataframe_fit_forgets_the_column_names():
+    pandas = pytest.importorskip("pandas")
+    from impls import NumpyClosedFormRegressor
+
+    X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, 100, dtype=np.float64)
+    est = NumpyClosedFormRegressor().fit(pandas.DataFrame(X, columns=["a", "b"]), y)
+    assert list(est.feature_names_in_) == ["a", "b"]
+    est.fit_blocks([(X[:50], y[:50]), (X[50:], y[50:])])
+    assert not hasattr(est, "feature_names_in_") and est.n_features_in_ == 2

@@ -117,3 +117,16 @@ def test_scores_in_blocks_equal_the_direct_computation(monkeypatch):
     direct = float(np.mean((X.astype(np.float64) @ coef + intercept - y.astype(np.float64)) ** 2))
     monkeypatch.setattr(score, "SCORE_ROWS", 777)
     assert score.mse(X, y, coef, intercept) == pytest.approx(direct, rel=1e-12)
+
+
+def test_numpy_scalars_are_accepted_and_serialised_as_plain_numbers():
+    result = compare(["numpy-closed-form"], num_examples=np.int64(50), seed=np.int64(3), lr=np.float32(0.1),
+                     noise=np.float64(0.5), repeats=np.int64(1))  # fmt: skip
+    parsed = json.loads(result.to_json())
+    assert parsed["config"]["seed"] == 3 and parsed["config"]["num_examples"] == 50
+    assert result.results[0]["status"] == "ok"
+
+
+def test_a_device_is_checked_only_when_a_torch_implementation_uses_it():
+    result = compare(["numpy-closed-form", "sklearn-sgd"], device="cuda:7", repeats=1)
+    assert [row["status"] for row in result.results] == ["ok", "ok"] and result.environment["device"] == "cpu"
