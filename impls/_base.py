@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import os
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -98,14 +101,12 @@ def has_diverged(loss: float, initial_loss: float) -> bool:
     return not math.isfinite(loss) or (initial_loss > 0 and loss > DIVERGENCE_FACTOR * initial_loss)
 
 
-def warn_diverged(estimator, epoch: int, loss: float) -> None:
-    warnings.warn(
-        f"{type(estimator).__name__} diverged after epoch {epoch}: the training MSE reached {loss:.3g}. "
-        f"Training stopped; coef_ and intercept_ hold the parameters of the last epoch before that "
-        f"(lower lr to fix it).",
-        DivergenceWarning,
-        stacklevel=4,
-    )
+def is_overflow(error: BaseException) -> bool:
+    """Whether an error raised while training is the arithmetic blowing up: a float overflow in Python or
+    numpy, torch failing to convert a number that overflows its dtype, or SGDRegressor's under-/overflow."""
+    if isinstance(error, (OverflowError, FloatingPointError)):
+        return True
+    return isinstance(error, (RuntimeError, ValueError)) and "overflow" in str(error).lower()
 
 
 def _as_numpy(parameters) -> np.ndarray:
@@ -118,40 +119,72 @@ def _as_numpy(parameters) -> np.ndarray:
 class TrainingLog:
     """The bookkeeping of an iterative fit, kept apart from its training step.
 
-    ``parameters()`` returns the current (w, b) as one flat tensor or array. After each epoch,
-    ``end_epoch(loss)`` records the training MSE and says whether to stop: a loss that is not finite,
-    or that grows past DIVERGENCE_FACTOR times its starting value, ends training with a
-    DivergenceWarning, and the parameters of the last good epoch are kept. ``step()`` records the
-    parameters after a step when ``record_steps`` is set. ``fitted(estimator)`` sets ``coef_``,
-    ``intercept_``, ``loss_curve_``, ``diverged_``, ``n_iter_`` and, when recording, ``coef_path_`` and
-    ``intercept_path_``, all at once at the end of the fit.
+    ``parameters()`` returns the current (w, b) as one flat tensor or array. Each epoch runs inside
+    ``with log.epoch(training_mse):``, which then records the training MSE; ``log.stopped`` says
+    whether training must end. The rule of divergence: training has diverged when the loss is not
+    finite, when the arithmetic overflows (``is_overflow``), or when the loss grows past
+    DIVERGENCE_FACTOR times its starting value (then training stops at once and the parameters of
+    the last good epoch are kept), or when after the last epoch the loss is above where it started.
+    Each case gives one DivergenceWarning. ``step()`` records the parameters after a step when
+    ``record_steps`` is set. ``fitted(estimator)`` sets ``coef_``, ``intercept_``, ``loss_curve_``,
+    ``diverged_``, ``n_iter_``, ``n_steps_`` and, when recording, ``coef_path_`` and ``intercept_path_``,
+    all at once at the end of the fit.
     """
 
-    def __init__(self, estimator, parameters, initial_loss: float, record_steps: bool):
+    def __init__(self, estimator, parameters, initial_loss: float, record_steps: bool, steps_per_epoch: int):
         self.estimator, self.parameters, self.initial_loss = estimator, parameters, initial_loss
+        self.steps_per_epoch = steps_per_epoch
         self.kept = parameters()
         self.path = [self.kept] if record_steps else None
-        self.loss_curve, self.diverged = [], False
+        self.loss_curve, self.stopped = [], False
 
     def step(self) -> None:
         if self.path is not None:
             self.path.append(self.parameters())
 
-    def end_epoch(self, loss: float) -> bool:
-        """Record the epoch's training MSE; True when training must stop because it diverged."""
+    @contextlib.contextmanager
+    def epoch(self, training_mse):
+        """Run one epoch's steps in the block; then record its training MSE (inf when it overflowed)."""
+        try:
+            yield
+            loss = training_mse()
+        except Exception as error:  # noqa: BLE001 - only an overflow is a divergence; anything else is raised
+            if not is_overflow(error):
+                raise
+            loss = math.inf
         self.loss_curve.append(loss)
         if has_diverged(loss, self.initial_loss):
-            self.diverged = True
-            warn_diverged(self.estimator, len(self.loss_curve), loss)
-            return True
-        self.kept = self.parameters()
-        return False
+            self.stopped = True
+            self._warn(f"after epoch {len(self.loss_curve)}: the training MSE reached {loss:.3g}. Training "
+                       "stopped; coef_ and intercept_ hold the parameters of the last epoch before that")  # fmt: skip
+        else:
+            self.kept = self.parameters()
 
     def fitted(self, estimator) -> None:
+        final = self.loss_curve[-1] if self.loss_curve else self.initial_loss
+        if not self.stopped and self.initial_loss > 0 and final > self.initial_loss:
+            self.stopped = True
+            self._warn(f"after epoch {len(self.loss_curve)}: the training MSE ended at {final:.3g}, above the "
+                       f"{self.initial_loss:.3g} it started from")  # fmt: skip
         kept = _as_numpy(self.kept)
         estimator.coef_, estimator.intercept_ = kept[:-1], float(kept[-1])
-        estimator.loss_curve_, estimator.diverged_ = self.loss_curve, self.diverged
+        estimator.loss_curve_, estimator.diverged_ = self.loss_curve, self.stopped
         estimator.n_iter_ = len(self.loss_curve)
+        estimator.n_steps_ = estimator.n_iter_ * self.steps_per_epoch
         if self.path is not None:
             path = np.array([_as_numpy(point) for point in self.path])
             estimator.coef_path_, estimator.intercept_path_ = path[:, :-1], path[:, -1]
+
+    def _warn(self, what: str) -> None:
+        warnings.warn(f"{type(self.estimator).__name__} diverged {what} (lower lr to fix it).", DivergenceWarning,
+                      stacklevel=_user_stacklevel())  # fmt: skip
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel of the first caller outside this package (and contextlib), for warnings."""
+    here, level, frame = os.path.dirname(os.path.abspath(__file__)), 2, sys._getframe(2)
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(here) or frame.f_code.co_filename == contextlib.__file__
+    ):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -123,24 +123,21 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         )
 
         def training_mse(coef, intercept):
-            residual = X @ coef + intercept - y
-            return float(residual @ residual) / len(y)
+            with np.errstate(over="ignore", invalid="ignore"):  # a blown-up fit is caught by the log
+                residual = X @ coef + intercept - y
+                return float(residual @ residual) / len(y)
 
         def parameters():  # SGDRegressor starts from zeros
             return np.append(sgd.coef_, sgd.intercept_) if hasattr(sgd, "coef_") else np.zeros(X.shape[1] + 1)
 
-        # Train: each partial_fit is one shuffled epoch of per-sample steps; the log records the training MSE.
-        log = TrainingLog(self, parameters, float(y @ y) / len(y), self.record_steps)
+        # Train: each partial_fit is one shuffled epoch of len(X) per-sample steps; the log records the training MSE.
+        log = TrainingLog(self, parameters, float(y @ y) / len(y), self.record_steps, len(X))
         for _ in range(self.num_epochs):
-            try:
+            with log.epoch(lambda: training_mse(sgd.coef_, sgd.intercept_[0])):
                 # X and y were checked once above; assume_finite spares each epoch a pass to check them again.
                 with sklearn.config_context(assume_finite=True):
-                    sgd.partial_fit(X, y)
-                with np.errstate(over="ignore", invalid="ignore"):  # a blown-up fit is caught by the log
-                    epoch_loss = training_mse(sgd.coef_, sgd.intercept_[0])
-            except (ValueError, FloatingPointError):  # SGDRegressor's "Floating-point under-/overflow"
-                epoch_loss = float("inf")
-            if log.end_epoch(epoch_loss):
+                    sgd.partial_fit(X, y)  # raises its own "Floating-point under-/overflow" when it blows up
+            if log.stopped:
                 break
             log.step()  # the per-sample steps happen inside scikit-learn's compiled loop: record epoch ends
         log.fitted(self)

@@ -166,16 +166,17 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
                 return nn.functional.mse_loss(net(features), labels).item()
 
         # Train: one optimiser step per minibatch; after each epoch, the log records the training MSE.
-        log = TrainingLog(self, parameters, training_mse(), self.record_steps)
+        log = TrainingLog(self, parameters, training_mse(), self.record_steps, -(-len(X) // int(self.batch_size)))
         for _ in range(self.num_epochs):
             batches = data_iter if self.use_dataloader else minibatches(features, labels, self.batch_size, generator)
-            for X_batch, y_batch in batches:
-                l = loss(net(X_batch), y_batch)
-                trainer.zero_grad()
-                l.backward()
-                trainer.step()
-                log.step()
-            if log.end_epoch(training_mse()):
+            with log.epoch(training_mse):
+                for X_batch, y_batch in batches:
+                    l = loss(net(X_batch), y_batch)
+                    trainer.zero_grad()
+                    l.backward()
+                    trainer.step()
+                    log.step()
+            if log.stopped:
                 break
         log.fitted(self)
         return self

@@ -160,14 +160,15 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
                 return (2 * squared_loss(linreg(features, w, b), labels).mean()).item()
 
         # Train: one hand-written SGD step per minibatch; after each epoch, the log records the training MSE.
-        log = TrainingLog(self, parameters, training_mse(), self.record_steps)
+        log = TrainingLog(self, parameters, training_mse(), self.record_steps, -(-len(X) // int(self.batch_size)))
         for _ in range(self.num_epochs):
-            for X_batch, y_batch in minibatches(features, labels, self.batch_size, generator):
-                l = squared_loss(linreg(X_batch, w, b), y_batch)
-                l.sum().backward()
-                sgd([w, b], float(self.lr), len(X_batch))
-                log.step()
-            if log.end_epoch(training_mse()):
+            with log.epoch(training_mse):
+                for X_batch, y_batch in minibatches(features, labels, self.batch_size, generator):
+                    l = squared_loss(linreg(X_batch, w, b), y_batch)
+                    l.sum().backward()
+                    sgd([w, b], float(self.lr), len(X_batch))
+                    log.step()
+            if log.stopped:
                 break
         log.fitted(self)
         return self

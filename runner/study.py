@@ -32,6 +32,7 @@ class Study:
     records: list[dict]
     records_name: str = "rows"
     plot: dict = field(default_factory=dict, repr=False)
+    remarks: list[str] = field(default_factory=list)  # lines for the notes: what was left out, and why
 
     def to_dict(self) -> dict:
         return {"study": self.study, "config": self.config, self.records_name: self.records}
@@ -49,7 +50,7 @@ class Study:
 
     def notes(self) -> list[str]:
         config = ", ".join(f"{key} {value}" for key, value in self.config.items())
-        notes = [f"{self.study}: {config}"]
+        notes = [f"{self.study}: {config}", *self.remarks]
         return notes + [f"#{i} {record['why']}" for i, record in enumerate(self.records, 1) if "why" in record]
 
     def render(self, fmt: str = "table") -> str:
@@ -72,11 +73,12 @@ def path_mse(X, y, path) -> np.ndarray:
 
 
 def trajectory(name: str, X, y, **params) -> np.ndarray:
-    """The parameters (w, b) after every step (every epoch for sklearn-sgd), starting with the initial ones."""
+    """The parameters (w, b) after every step (every epoch for sklearn-sgd), starting with the initial ones,
+    and the epoch after which training diverged (None when it did not)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)
         est = implementation(name)(record_steps=True, **params).fit(X, y)
-    return np.column_stack([est.coef_path_, est.intercept_path_])
+    return np.column_stack([est.coef_path_, est.intercept_path_]), (est.n_iter_ if est.diverged_ else None)
 
 
 def _iterative(parameter: str = "lr") -> list[str]:
@@ -89,6 +91,7 @@ def equivalences(
 ) -> Study:
     """Pairs of configurations on the same data, initial parameters and minibatch order, compared at every step."""
     X, y = synthetic_data(true_w, true_b, num_examples, noise=noise, random_state=seed)
+    # The uneven pairs need a last batch shorter than B: n itself if B does not divide it, else n + B/2.
     uneven = num_examples + batch_size // 2 if num_examples % batch_size == 0 else num_examples
     X_uneven, y_uneven = synthetic_data(true_w, true_b, uneven, noise=noise, random_state=seed)
     common = {"batch_size": batch_size, "num_epochs": num_epochs, "random_state": seed}
@@ -140,22 +143,30 @@ def equivalences(
             ("torch-scratch", X_uneven, y_uneven, {"lr": 2 * a}),
         ),
     ]
+    remarks = []
+    if B == 1:  # every batch is full: no uneven last batch exists, so the pairs about it do not apply
+        specs, uneven = specs[:4], None
+        remarks.append("pairs about an uneven last batch are left out: with batches of 1 every batch is full")
     pairs, plot = [], {"losses": [], "difference": [], "labels": []}
     for name, kind, why, (name_a, X_a, y_a, params_a), (name_b, X_b, y_b, params_b) in specs:
-        first = trajectory(name_a, X_a, y_a, **common, **params_a)
-        second = trajectory(name_b, X_b, y_b, **common, **params_b)
+        first, diverged_a = trajectory(name_a, X_a, y_a, **common, **params_a)
+        second, diverged_b = trajectory(name_b, X_b, y_b, **common, **params_b)
         if len(second) != len(first):  # sklearn-sgd records epoch ends only: compare there
             per_epoch = math.ceil(len(X_a) / B)
             first = first[::per_epoch]
-        difference = np.abs(first - second).max(axis=1)
+        diverged = [f"{which} after epoch {epoch}" for which, epoch in (("first", diverged_a), ("second", diverged_b))
+                    if epoch is not None]  # fmt: skip
+        with np.errstate(invalid="ignore", over="ignore"):
+            difference = np.abs(first - second).max(axis=1)
         pairs.append(
             {
                 "name": name,
                 "kind": kind,
-                "max_param_diff": float(difference.max()),
-                "final_param_diff": float(difference[-1]),
-                "agrees_within_1e-5": bool(difference.max() <= EXACT_TOLERANCE),
+                "max_param_diff": None if diverged else float(difference.max()),
+                "final_param_diff": None if diverged else float(difference[-1]),
+                "agrees_within_1e-5": None if diverged else bool(difference.max() <= EXACT_TOLERANCE),
                 "compared_at": "every step" if len(first) > num_epochs + 1 else "every epoch end",
+                "status": "diverged: " + ", ".join(diverged) if diverged else "ok",
                 "why": why,
             }
         )
@@ -164,7 +175,7 @@ def equivalences(
         plot["labels"].append((_describe(name_a, params_a), _describe(name_b, params_b)))
     config = {"num_examples": num_examples, "uneven_num_examples": uneven, "batch_size": B, "lr": a,
               "num_epochs": num_epochs, "seed": seed, "steps_per_epoch": steps_per_epoch}  # fmt: skip
-    return Study("equivalences", config, pairs, records_name="pairs", plot=plot)
+    return Study("equivalences", config, pairs, records_name="pairs", plot=plot, remarks=remarks)
 
 
 def _describe(name, params):
@@ -182,16 +193,14 @@ def sweep_lr_batch(
     rows = []
     for batch_size in batch_sizes:
         for lr in lrs:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", DivergenceWarning)
-                est = implementation(impl)(lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed).fit(
-                    X, y
-                )
-            diverged = any(issubclass(w.category, DivergenceWarning) for w in caught)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DivergenceWarning)
+                est = implementation(impl)(lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed)
+                est.fit(X, y)
             rows.append({
-                "batch_size": batch_size, "lr": lr, "steps": num_epochs * math.ceil(num_examples / batch_size),
-                "final_train_mse": None if diverged else float(np.mean((X @ est.coef_ + est.intercept_ - y) ** 2)),
-                "status": f"diverged after epoch {est.n_iter_}" if diverged else "ok",
+                "batch_size": batch_size, "lr": lr, "steps": est.n_steps_,  # per sample for sklearn-sgd
+                "final_train_mse": None if est.diverged_ else path_mse(X, y, [[*est.coef_, est.intercept_]])[0],
+                "status": f"diverged after epoch {est.n_iter_}" if est.diverged_ else "ok",
             })  # fmt: skip
     config = {"impl": impl, "num_examples": num_examples, "num_epochs": num_epochs, "seed": seed}
     return Study("sweep lr-batch", config, rows, plot={"lrs": list(lrs), "batch_sizes": list(batch_sizes)})
@@ -230,15 +239,16 @@ def sweep_init(
     rows, curves = [], {}
     for name in _iterative("init_std"):
         for init_std in init_stds:
-            path = trajectory(
+            path, diverged = trajectory(
                 name, X, y, lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed, init_std=init_std
             )
             losses = path_mse(X, y, path)
             per_epoch = losses[:: math.ceil(num_examples / batch_size)]
             rows.append({
                 "impl": name, "lr": lr, "init_std": init_std, "initial_train_mse": float(losses[0]),
-                **{f"epoch_{k}_train_mse": float(v) for k, v in enumerate(per_epoch[1:], start=1)},
-                "final_param_error": float(np.linalg.norm(path[-1] - [*NOTEBOOK_W, NOTEBOOK_B])),
+                **{f"epoch_{k}_train_mse": None if diverged else float(v) for k, v in enumerate(per_epoch[1:], start=1)},
+                "final_param_error": None if diverged else float(np.linalg.norm(path[-1] - [*NOTEBOOK_W, NOTEBOOK_B])),
+                "status": f"diverged after epoch {diverged}" if diverged else "ok",
             })  # fmt: skip
             curves[(name, init_std)] = losses
     config = {"num_examples": num_examples, "num_epochs": num_epochs, "lr": lr, "batch_size": batch_size, "seed": seed}

@@ -244,3 +244,17 @@ def test_fit_blocks_after_a_dataframe_fit_forgets_the_column_names():
     assert list(est.feature_names_in_) == ["a", "b"]
     est.fit_blocks([(X[:50], y[:50]), (X[50:], y[50:])])
     assert not hasattr(est, "feature_names_in_") and est.n_features_in_ == 2
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+@pytest.mark.parametrize("lr", [1e39, 1e300])
+def test_an_overflow_in_training_is_a_divergence_not_an_error(name, lr, notebook_data):
+    with pytest.warns(DivergenceWarning, match="diverged after epoch 1"):
+        est = IMPLEMENTATIONS[name](lr=lr).fit(*notebook_data)
+    assert est.diverged_ and np.isfinite(est.coef_).all()
+
+
+def test_a_loss_that_ends_above_where_it_started_is_a_divergence(notebook_data):
+    with pytest.warns(DivergenceWarning, match="ended at .* above the .* it started from"):
+        est = TorchConciseRegressor(lr=1.0, batch_size=100).fit(*notebook_data)
+    assert est.diverged_ and est.n_iter_ == 3 and est.loss_curve_[-1] > est.loss_curve_[0]

@@ -107,3 +107,33 @@ def test_bad_study_commands_exit_2_with_one_line(argv, words, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
+
+
+def test_diverged_pairs_are_marked_never_rows_of_nan():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from numpy, no DivergenceWarning leaking out
+        result = study.equivalences(lr=100.0)
+    for pair in result.records:
+        assert pair["status"].startswith("diverged: first after epoch 1") and pair["max_param_diff"] is None
+    assert "nan" not in result.render("table").lower()
+
+
+def test_batches_of_one_leave_out_the_uneven_pairs_with_a_note():
+    result = study.equivalences(batch_size=1, num_examples=100)
+    assert len(result.records) == 4 and not any("last batch" in pair["name"] for pair in result.records)
+    table = result.render("table")
+    assert "last batch of 0" not in table and "0/1" not in table and "left out" in table
+
+
+def test_lr_batch_steps_are_the_steps_each_implementation_takes():
+    sweep = study.sweep_lr_batch(impl="sklearn-sgd", lrs=(0.03,), batch_sizes=(1, 100))
+    assert [row["steps"] for row in sweep.records] == [3000, 3000]  # one step per sample, whatever the batch
+    sweep = study.sweep_lr_batch(impl="torch-scratch", lrs=(0.03,), batch_sizes=(1, 100))
+    assert [row["steps"] for row in sweep.records] == [3000, 30]
+
+
+def test_a_loss_that_ends_above_its_start_is_a_divergence_in_the_sweep():
+    cell = study.sweep_lr_batch(lrs=(1.0,), batch_sizes=(100,)).records[0]
+    assert cell["status"] == "diverged after epoch 3" and cell["final_train_mse"] is None
