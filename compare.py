@@ -35,7 +35,7 @@ def compare(
     impl: list[str] | tuple[str, ...] | None = None, *, X=None, y=None, true_w=None, true_b: float | None = None,
     num_examples: int = 1000, noise: float = 0.01, batch_size: int = 10, lr: float = 0.03, num_epochs: int = 3,
     seed: int = 0, repeats: int = 5, device: str = "cpu", dtype: str = "float32", record_paths: bool = False,
-    progress: bool = False, data_name: str | None = None,
+    progress: bool = False, data_name: str | None = None, feature_names: list[str] | None = None,
 ) -> Comparison:  # fmt: skip
     """Fit each implementation in ``impl`` (default: all four) on the same data and score them alike.
 
@@ -43,7 +43,8 @@ def compare(
     noise=noise, random_state=seed)`` (the notebook's w = [2, -3.4] and b = 4.2 unless given), and a held-out
     sample of NUM_TEST from the same law, drawn with the independent stream ``random_state=[seed, 1]``.
     With ``X`` and ``y``, there is no held-out sample, and no true parameters unless ``true_w`` and
-    ``true_b`` are given. ``record_paths`` refits each iterative implementation once more, untimed, to
+    ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries in the
+    report. ``record_paths`` refits each iterative implementation once more, untimed, to
     record its parameters after every step (for plots). Bad settings raise UsageError (a ValueError)
     before anything runs.
     """
@@ -53,6 +54,7 @@ def compare(
         ("num_examples", "noise", "batch_size", "lr", "num_epochs", "seed", "repeats"))  # fmt: skip
 
     # Data: the notebook's generator, or the user's arrays.
+    feature_names = feature_names or (None if X is None else [str(c) for c in getattr(X, "columns", [])] or None)
     data, noise, data_name = _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_name)
     reference = least_squares_reference(data, noise)
 
@@ -84,6 +86,7 @@ def compare(
     # Render: the Comparison gives the table, markdown, JSON and CSV.
     config = {
         "impls": names, "data": data_name, "num_examples": int(data.X.shape[0]), "num_features": int(data.X.shape[1]),
+        "feature_names": feature_names or [f"x{j}" for j in range(1, data.X.shape[1] + 1)],
         "true_w": data.true_w, "true_b": data.true_b, "noise": noise, "batch_size": batch_size, "lr": lr,
         "num_epochs": num_epochs, "seed": seed, "repeats": repeats, "device": device, "dtype": dtype,
         "data_dtype": str(data.X.dtype), "num_test": None if data.X_test is None else NUM_TEST,

@@ -63,8 +63,10 @@ def parser() -> argparse.ArgumentParser:
     add("--device", default="cpu", help="torch device of the torch implementations (cpu, cuda)")
     add("--dtype", default="float32", choices=["float32", "float64"],
         help="dtype of the synthetic data and of torch's arithmetic")  # fmt: skip
-    add("--data", metavar="FILE.csv", help="fit your own CSV (header row) instead of synthetic data; needs --target")
-    add("--target", metavar="COLUMN", help="the CSV column to predict; the other columns are features")
+    add("--data", metavar="FILE", help="fit your own data instead of synthetic data: a CSV with a header row, or a "
+        ".parquet file; needs --target")  # fmt: skip
+    add("--target", metavar="COLUMN", help="the column of --data to predict")
+    add("--features", metavar="A,B,...", help="the columns of --data to predict from (default: all but the target)")
     add(
         "--plot",
         metavar="PATH.png",
@@ -110,18 +112,23 @@ def parser() -> argparse.ArgumentParser:
 def run_report(args):
     """The comparison the flags ask for."""
     from compare import compare
-    from runner.read import read_csv
 
     if (args.data is None) != (args.target is None):
-        raise UsageError("--data and --target go together: give the CSV file and the column to predict")
+        raise UsageError("--data and --target go together: give the data file and the column to predict")
+    if args.features is not None and args.data is None:
+        raise UsageError("--features picks columns of --data; give --data and --target too")
     settings = dict(
         num_examples=args.num_examples, noise=args.noise, batch_size=args.batch_size, lr=args.lr,
         num_epochs=args.num_epochs, seed=args.seed, repeats=args.repeats, device=args.device, dtype=args.dtype,
         record_paths=args.plot is not None, progress=True,
     )  # fmt: skip
     if args.data is not None:
-        X, y, _ = read_csv(args.data, args.target)
-        return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=args.data, **settings)
+        from runner.read import read_data
+
+        features = None if args.features is None else [name.strip() for name in args.features.split(",")]
+        X, y, names = read_data(args.data, args.target, features)
+        return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=args.data,
+                       feature_names=names, **settings)  # fmt: skip
     return compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
 
 

@@ -1,4 +1,10 @@
-"""Reading a user's data file: a CSV with a header row, one column the target, the others features."""
+"""Reading a user's data: a CSV with a header row, or a Parquet file; one column the target, some the features.
+
+pyarrow reads the file (imported only here, only when ``--data`` is given). When it refuses the file or
+a value is missing or not finite, the file is read once more with Python's csv module, only to say
+where: the file's line (blank lines and multi-line quoted fields counted as the file has them) and
+the column.
+"""
 
 from __future__ import annotations
 
@@ -11,51 +17,159 @@ import numpy as np
 from runner.checks import UsageError
 
 
-def read_csv(path: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read a CSV with a header row; ``target`` names the column to predict, the other columns are features.
+def read_data(path: str, target: str, features: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(X, y, feature names) from a .csv or .parquet file, in float64; every problem a one-line UsageError."""
+    if path.lower().endswith((".parquet", ".pq")):
+        return _read_parquet(path, target, features)
+    return read_csv(path, target, features)
 
-    Every problem raises UsageError naming the file, and for a bad cell its row (as a line number of
-    the file, the header being line 1) and column.
-    """
+
+def choose_columns(header: list[str], target: str, features: list[str] | None, path: str) -> list[str]:
+    """The feature columns: ``features`` if given, else every column but the target; the header checked first."""
+    for index, name in enumerate(header, 1):
+        if not name.strip():
+            raise UsageError(
+                f"--data {path}: column {index} has an empty name (an index written by pandas.to_csv? "
+                "write it with index=False, or name the column)"
+            )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UsageError(f"--data {path} names the column(s) {', '.join(map(repr, repeated))} more than once")
+    if target not in header:
+        raise UsageError(
+            f"--target {target!r} is not a column of {path}; its columns are {', '.join(map(repr, header))}"
+        )
+    if features is None:
+        features = [name for name in header if name != target]
+        if not features:
+            raise UsageError(f"--data {path} has only the target column; it needs at least one feature column")
+        return features
+    unknown = [name for name in features if name not in header]
+    if unknown:
+        raise UsageError(f"--features {', '.join(map(repr, unknown))} not a column of {path}; its columns are "
+                         f"{', '.join(map(repr, header))}")  # fmt: skip
+    if target in features:
+        raise UsageError(f"--features includes the target {target!r}; a column cannot predict itself")
+    if not features or len(set(features)) != len(features):
+        raise UsageError(f"--features must name distinct columns; got {', '.join(features) or 'none'}")
+    return features
+
+
+def read_csv(path: str, target: str, features: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a CSV with a header row: ``target`` is the column to predict, ``features`` the columns of X."""
+    import pyarrow as pa
+    import pyarrow.csv
+
+    header, header_lines = _csv_header(path)
+    features = choose_columns(header, target, features, path)
+    columns = [*features, target]
+    try:
+        table = pyarrow.csv.read_csv(
+            path,
+            # The header's names as read above (stripped of spaces): pyarrow skips the header record itself.
+            read_options=pyarrow.csv.ReadOptions(column_names=header, skip_rows=header_lines),
+            convert_options=pyarrow.csv.ConvertOptions(
+                column_types=dict.fromkeys(columns, pa.float64()), include_columns=columns
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        _diagnose_csv(path, header, columns)
+        raise UsageError(f"--data {path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
+    if table.num_rows == 0:
+        raise UsageError(f"--data {path} has a header but no data rows")
+    X, y = _to_numpy(table, features, target)
+    if any(table.column(name).null_count for name in columns) or not (np.isfinite(X).all() and np.isfinite(y).all()):
+        _diagnose_csv(path, header, columns)  # a missing or non-finite cell: say where
+    return X, y, features
+
+
+def _to_numpy(table, features, target) -> tuple[np.ndarray, np.ndarray]:
+    """X column by column into one C-ordered float64 array, and y, from an Arrow table of float64 columns."""
+    X = np.empty((table.num_rows, len(features)))
+    for j, name in enumerate(features):
+        X[:, j] = table.column(name).to_numpy(zero_copy_only=False)
+    return X, table.column(target).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+
+
+def _text(path: str) -> str:
     try:
         with open(path, "rb") as file:
             raw = file.read()
     except OSError as exc:
         raise UsageError(f"cannot read --data {path}: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UsageError(f"--data {path} is not UTF-8 text (byte {exc.start}); give a CSV file") from None
+
+
+def _records(path: str):
+    """(first line of the record, its fields) for every non-blank record, as csv reads the file."""
+    reader = csv.reader(io.StringIO(_text(path), newline=""))
+    end = 0
     try:
-        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if row:
+                yield start, row
     except csv.Error as exc:
-        raise UsageError(f"--data {path} is not a readable CSV ({exc})") from None
-    if not rows:
-        raise UsageError(f"--data {path} is empty; it needs a header row and at least one data row")
-    header = [name.strip() for name in rows[0]]
-    if target not in header:
-        raise UsageError(
-            f"--target {target!r} is not a column of {path}; its columns are {', '.join(map(repr, header))}"
-        )
-    if len(header) < 2:
-        raise UsageError(f"--data {path} has only the target column; it needs at least one feature column")
-    if len(rows) < 2:
-        raise UsageError(f"--data {path} has a header but no data rows")
-    values = np.empty((len(rows) - 1, len(header)))
-    for i, row in enumerate(rows[1:]):
-        line = i + 2
+        raise UsageError(f"--data {path} is not a readable CSV (line {reader.line_num}: {exc})") from None
+
+
+def _csv_header(path: str) -> tuple[list[str], int]:
+    """The header's names, stripped of spaces, and the line it ends on (blank lines before it counted)."""
+    records = _records(path)
+    for start, row in records:
+        return [name.strip() for name in row], start + sum(name.count("\n") for name in row)
+    raise UsageError(f"--data {path} is empty; it needs a header row and at least one data row")
+
+
+def _diagnose_csv(path: str, header: list[str], columns: list[str]) -> None:
+    """Find the first bad record or cell of the columns used, and raise its one-line error."""
+    used = [header.index(name) for name in columns]
+    records = _records(path)
+    next(records)  # the header
+    for line, row in records:
         if len(row) != len(header):
-            raise UsageError(f"--data {path} row {line} has {len(row)} fields; the header has {len(header)}")
-        for j, cell in enumerate(row):
+            raise UsageError(f"--data {path} line {line} has {len(row)} fields; the header has {len(header)}")
+        for j in used:
+            cell = row[j]
+            cell_line = line + sum(field.count("\n") for field in row[:j])  # a quoted field can span lines
             try:
-                values[i, j] = float(cell)
+                value = float(cell.replace("_", "?"))  # Python reads 1_000 as 1000; pyarrow does not
             except ValueError:
                 what = "is empty" if not cell.strip() else f"is {cell.strip()[:20]!r}, not a number"
-                raise UsageError(f"--data {path} row {line}, column {header[j]!r} {what}") from None
-            if not math.isfinite(values[i, j]):
+                raise UsageError(f"--data {path} line {cell_line}, column {header[j]!r} {what}") from None
+            if not math.isfinite(value):
                 raise UsageError(
-                    f"--data {path} row {line}, column {header[j]!r} is {cell.strip()}, not a finite number"
+                    f"--data {path} line {cell_line}, column {header[j]!r} is {cell.strip()}, not a finite number"
                 )
-    column = header.index(target)
-    features = [name for name in header if name != target]
-    return np.delete(values, column, axis=1), values[:, column], features
+
+
+def _read_parquet(path: str, target: str, features: list[str] | None):
+    import pyarrow as pa
+    import pyarrow.parquet
+
+    try:
+        header = pyarrow.parquet.read_schema(path).names
+        features = choose_columns(header, target, features, path)
+        table = pyarrow.parquet.read_table(path, columns=[*features, target])
+    except (OSError, pa.ArrowException) as exc:
+        raise UsageError(f"cannot read --data {path} as Parquet: {str(exc).splitlines()[0]}") from None
+    if table.num_rows == 0:
+        raise UsageError(f"--data {path} has no rows")
+    for name in [*features, target]:
+        column = table.column(name)
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+            raise UsageError(f"--data {path} column {name!r} holds {column.type}, not numbers")
+        if column.null_count:
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]) + 1
+            raise UsageError(f"--data {path} row {row}, column {name!r} is missing")
+    table = table.cast(pa.schema([pa.field(name, pa.float64()) for name in table.column_names]))
+    X, y = _to_numpy(table, features, target)
+    for j, values in enumerate([*X.T, y]):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            name = [*features, target][j]
+            raise UsageError(f"--data {path} row {bad[0] + 1}, column {name!r} is {values[bad[0]]}, not a finite number")
+    return X, y, features

@@ -67,6 +67,7 @@ class Comparison:
             f"data: {c['data']}, {c['num_examples']} examples x {c['num_features']} features, {c['data_dtype']} "
             f"(torch arithmetic in {c['dtype']}); "
             f"batch {c['batch_size']}, lr {c['lr']}, {c['num_epochs']} epochs, seed {c['seed']}",
+            f"w is in the order of the features: {', '.join(c['feature_names'])}",
             f"least squares on this sample ({ref['solver']}): train MSE {ref['train_mse']:.3e}, "
             f"w {numbers(ref['coef'], '{:.4f}')}, b {ref['intercept']:.4f}, "
             f"standard errors {numbers(ref['coef_stderr'], '{:.1e}')}, {number(ref['intercept_stderr'], '{:.1e}')}",

@@ -141,10 +141,10 @@ BAD_COMMANDS = [
         "--true-w has 3 numbers but the data have 2 features",
     ),
     (["--data", "{good}", "--target", "y", "--true-w", "1", "2"], "give both --true-w and --true-b"),
-    (["--data", "{blank_cell}", "--target", "y"], "row 3, column 'x2' is empty"),
-    (["--data", "{word_cell}", "--target", "y"], "row 2, column 'x1' is 'abc', not a number"),
-    (["--data", "{nan_cell}", "--target", "y"], "row 2, column 'y' is nan, not a finite number"),
-    (["--data", "{ragged}", "--target", "y"], "row 3 has 2 fields; the header has 3"),
+    (["--data", "{blank_cell}", "--target", "y"], "line 3, column 'x2' is empty"),
+    (["--data", "{word_cell}", "--target", "y"], "line 2, column 'x1' is 'abc', not a number"),
+    (["--data", "{nan_cell}", "--target", "y"], "line 2, column 'y' is nan, not a finite number"),
+    (["--data", "{ragged}", "--target", "y"], "line 3 has 2 fields; the header has 3"),
     (["--data", "{binary}", "--target", "y"], "is not UTF-8 text"),
 ]
 
