@@ -3,6 +3,7 @@
     python memory_probe.py METHOD N D          # extra peak memory of one fit beyond X and y
     python memory_probe.py scaling NAME D N... # seconds per epoch and extra memory for growing n
     python memory_probe.py runner N D           # one compare() with the closed form: memory beyond its data
+    python memory_probe.py csv READER PATH      # peak memory of reading a CSV (READER: package or pyarrow)
 Prints JSON on standard output.
 """
 
@@ -103,8 +104,24 @@ def runner(num_examples, num_features):
     return {"extra_mb": peak_mb() - before - data_mb, "data_mb": data_mb}
 
 
+def read(reader, path):
+    """Peak memory of reading the CSV at ``path`` with the package's reader or pyarrow's, from after the imports."""
+    import pyarrow.csv
+
+    from runner.read import read_csv
+
+    before = reset_peak()
+    if reader == "package":
+        read_csv(path, "y")
+    else:
+        pyarrow.csv.read_csv(path)
+    return {"extra_mb": peak_mb() - before}
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "runner":
+    if sys.argv[1] == "csv":
+        print(json.dumps(read(sys.argv[2], sys.argv[3])))
+    elif sys.argv[1] == "runner":
         print(json.dumps(runner(int(sys.argv[2]), int(sys.argv[3]))))
     elif sys.argv[1] == "scaling":
         print(json.dumps(scaling(sys.argv[2], int(sys.argv[3]), [int(n) for n in sys.argv[4:]])))

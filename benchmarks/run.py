@@ -26,7 +26,7 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
 
 RESULTS = []  # (figure, new median s, baseline median s, ratio, bound)
-SECTIONS = ["sklearn", "torch", "closed-form", "runner", "memory", "processes", "scaling"]  # in the order they run
+SECTIONS = ["sklearn", "torch", "closed-form", "runner", "csv", "memory", "processes", "scaling"]  # in the order they run
 
 
 def alternate(new, *baselines, repeats, settle=0.0):
@@ -219,6 +219,37 @@ def runner_phases(num_examples, num_features):
     )
 
 
+def csv_reading(num_examples, num_features, repeats):
+    """The package's CSV reader (float64 X and y, every check) against a bare pyarrow.csv.read_csv of the file."""
+    import pyarrow as pa
+    import pyarrow.csv
+
+    from runner.read import read_csv
+
+    rng = np.random.default_rng(0)
+    columns = {f"x{j}": rng.standard_normal(num_examples) for j in range(1, num_features + 1)}
+    columns["y"] = sum(columns.values()) + rng.standard_normal(num_examples)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "data.csv")
+        pyarrow.csv.write_csv(pa.table(columns), path)
+        size_mb = os.path.getsize(path) / 2**20
+        print(f"\nreading a CSV of {num_examples:,} x {num_features} floats and y ({size_mb:.0f} MB):")
+        report("read_csv (X, y in float64, checked) / pyarrow.csv.read_csv",
+               *alternate(lambda: read_csv(path, "y"), lambda: pyarrow.csv.read_csv(path), repeats=repeats),
+               bound=1.5)  # fmt: skip
+        peaks = {}
+        for reader in ("package", "pyarrow"):
+            done = subprocess.run([sys.executable, os.path.join(HERE, "memory_probe.py"), "csv", reader, path],
+                                  capture_output=True, text=True, check=True)  # fmt: skip
+            peaks[reader] = json.loads(done.stdout)["extra_mb"]
+    ratio = peaks["package"] / peaks["pyarrow"]
+    print(f"  peak memory, each in a fresh process: read_csv {peaks['package']:.0f} MB, pyarrow {peaks['pyarrow']:.0f} MB")
+    print(f"  {'read_csv peak memory / pyarrow.csv.read_csv peak memory':<58} {ratio:39.3f}  (bound <= 2)  "
+          f"{'pass' if ratio <= 2 else 'SHORT'}")  # fmt: skip
+    RESULTS.append({"figure": "read_csv peak memory / pyarrow.csv.read_csv peak memory", "new_mb": peaks["package"],
+                    "baseline_mb": peaks["pyarrow"], "ratio": ratio, "bound": 2.0})  # fmt: skip
+
+
 def memory(num_examples, num_features, chunk_sizes):
     print(f"\npeak memory beyond X and y ({num_examples:,} x {num_features} float64, each in a fresh process):")
     size_mb = num_examples * (num_features + 1) * 8 / 2**20
@@ -315,6 +346,7 @@ def run_section(name, quick, repeats):
         "torch": lambda: torch_loops(repeats),
         "closed-form": lambda: closed_form(n, 50, repeats),
         "runner": lambda: runner_phases(n, 50),
+        "csv": lambda: csv_reading(n, 10, max(3, repeats // 3)),
         "memory": lambda: memory(n, 50, [10**4, 10**5] if quick else [10**5, 10**6, 10**7]),
         "processes": lambda: processes(2 if quick else 5),
         "scaling": lambda: scaling(

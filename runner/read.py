@@ -9,7 +9,6 @@ the column.
 from __future__ import annotations
 
 import csv
-import io
 import math
 
 import numpy as np
@@ -91,29 +90,24 @@ def _to_numpy(table, features, target) -> tuple[np.ndarray, np.ndarray]:
     return X, table.column(target).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
 
 
-def _text(path: str) -> str:
+def _records(path: str):
+    """(first line of the record, its fields) for every non-blank record, as csv reads the file, streamed."""
     try:
-        with open(path, "rb") as file:
-            raw = file.read()
+        file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
         raise UsageError(f"cannot read --data {path}: {exc.strerror or exc}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"--data {path} is not UTF-8 text (byte {exc.start}); give a CSV file") from None
-
-
-def _records(path: str):
-    """(first line of the record, its fields) for every non-blank record, as csv reads the file."""
-    reader = csv.reader(io.StringIO(_text(path), newline=""))
-    end = 0
-    try:
-        for row in reader:
-            start, end = end + 1, reader.line_num
-            if row:
-                yield start, row
-    except csv.Error as exc:
-        raise UsageError(f"--data {path} is not a readable CSV (line {reader.line_num}: {exc})") from None
+    with file:
+        reader = csv.reader(file)
+        end = 0
+        try:
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                if row:
+                    yield start, row
+        except UnicodeDecodeError:
+            raise UsageError(f"--data {path} is not UTF-8 text (near line {end + 1}); give a CSV file") from None
+        except csv.Error as exc:
+            raise UsageError(f"--data {path} is not a readable CSV (line {reader.line_num}: {exc})") from None
 
 
 def _csv_header(path: str) -> tuple[list[str], int]:
