@@ -21,7 +21,7 @@ import impls
 from impls import synthetic_data
 from runner.checks import UsageError, check_arrays, check_memory, check_settings, check_truth
 from runner.cli import main
-from runner.fit import Timing, build, environment, fit_and_time, progress_bar, trace
+from runner.fit import Progress, Timing, build, environment, fit_and_time, trace
 from runner.report import Comparison
 from runner.score import Data, Scores, least_squares_reference, score
 
@@ -34,7 +34,7 @@ NUM_TEST = 10_000  # held-out examples drawn from the same generator, independen
 def compare(
     impl: list[str] | tuple[str, ...] | None = None, *, X=None, y=None, true_w=None, true_b: float | None = None,
     num_examples: int = 1000, noise: float = 0.01, batch_size: int = 10, lr: float = 0.03, num_epochs: int = 3,
-    seed: int = 0, repeats: int = 5, device: str = "cpu", dtype: str = "float32", record_paths: bool = False,
+    seed: int = 0, repeats: int = 5, max_seconds: float = 10.0, device: str = "cpu", dtype: str = "float32", record_paths: bool = False,
     progress: bool = False, data_name: str | None = None, feature_names: list[str] | None = None,
 ) -> Comparison:  # fmt: skip
     """Fit each implementation in ``impl`` (default: all four) on the same data and score them alike.
@@ -49,7 +49,8 @@ def compare(
     before anything runs.
     """
     names = [impl] if isinstance(impl, str) else list(impls.NAMES if impl is None else impl)
-    checked = check_settings(names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype)
+    checked = check_settings(names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype,
+                             max_seconds=max_seconds)  # fmt: skip
     num_examples, noise, batch_size, lr, num_epochs, seed, repeats = (checked[key] for key in
         ("num_examples", "noise", "batch_size", "lr", "num_epochs", "seed", "repeats"))  # fmt: skip
 
@@ -62,33 +63,32 @@ def compare(
     settings = {"batch_size": batch_size, "lr": lr, "num_epochs": num_epochs, "random_state": seed,
                 "device": device, "dtype": dtype}  # fmt: skip
     rows, curves = [], {}
-    bar = progress_bar(len(names) * (repeats + 1 + record_paths), enabled=progress)
-    tick = (lambda: None) if bar is None else bar.update
+    progress = Progress(len(names) * (repeats + 1 + record_paths), progress, long_run=data.X.size >= 10**6)
     for name in names:
         estimator, curves[name] = build(name, **settings), {}
         try:
-            timing, diverged = fit_and_time(estimator, data.X, data.y, repeats, tick)
+            timing, diverged = fit_and_time(estimator, data.X, data.y, repeats, max_seconds, progress.tick)
             if record_paths and "record_steps" in estimator.get_params():
                 curves[name] = trace(estimator, data.X, data.y)
-                tick()
+                progress.tick()
         except Exception as exc:  # noqa: BLE001 - one implementation's failure is reported in its row
             message = str(exc).splitlines()[0] if str(exc) else ""
             rows.append({"impl": name, **vars(Scores()), **vars(Timing()),
                          "status": f"error: {type(exc).__name__}: {message}"})  # fmt: skip
-            continue
-        scores = score(estimator, data, reference)
-        status = f"diverged after epoch {estimator.n_iter_}" if diverged else "ok"
-        rows.append({"impl": name, **vars(scores), **vars(timing), "status": status})
-        curves[name]["loss_curve"] = scores.loss_curve
-    if bar is not None:
-        bar.close()
+        else:
+            scores = score(estimator, data, reference)
+            status = f"diverged after epoch {estimator.n_iter_}" if diverged else "ok"
+            rows.append({"impl": name, **vars(scores), **vars(timing), "status": status})
+            curves[name]["loss_curve"] = scores.loss_curve
+        progress.done(name, rows[-1])
+    progress.close()
 
     # Render: the Comparison gives the table, markdown, JSON and CSV.
     config = {
         "impls": names, "data": data_name, "num_examples": int(data.X.shape[0]), "num_features": int(data.X.shape[1]),
         "feature_names": feature_names or [f"x{j}" for j in range(1, data.X.shape[1] + 1)],
         "true_w": data.true_w, "true_b": data.true_b, "noise": noise, "batch_size": batch_size, "lr": lr,
-        "num_epochs": num_epochs, "seed": seed, "repeats": repeats, "device": device, "dtype": dtype,
+        "num_epochs": num_epochs, "seed": seed, "repeats": repeats, "max_seconds": float(max_seconds), "device": device, "dtype": dtype,
         "data_dtype": str(data.X.dtype), "num_test": None if data.X_test is None else NUM_TEST,
     }  # fmt: skip
     return Comparison(config, environment(names, device), reference, rows, curves, (data.X, data.y))

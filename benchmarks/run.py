@@ -26,7 +26,16 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
 
 RESULTS = []  # (figure, new median s, baseline median s, ratio, bound)
-SECTIONS = ["sklearn", "torch", "closed-form", "runner", "csv", "memory", "processes", "scaling"]  # in the order they run
+SECTIONS = [
+    "sklearn",
+    "torch",
+    "closed-form",
+    "runner",
+    "csv",
+    "memory",
+    "processes",
+    "scaling",
+]  # in the order they run
 
 
 def alternate(new, *baselines, repeats, settle=0.0):
@@ -243,7 +252,9 @@ def csv_reading(num_examples, num_features, repeats):
                                   capture_output=True, text=True, check=True)  # fmt: skip
             peaks[reader] = json.loads(done.stdout)["extra_mb"]
     ratio = peaks["package"] / peaks["pyarrow"]
-    print(f"  peak memory, each in a fresh process: read_csv {peaks['package']:.0f} MB, pyarrow {peaks['pyarrow']:.0f} MB")
+    print(
+        f"  peak memory, each in a fresh process: read_csv {peaks['package']:.0f} MB, pyarrow {peaks['pyarrow']:.0f} MB"
+    )
     print(f"  {'read_csv peak memory / pyarrow.csv.read_csv peak memory':<58} {ratio:39.3f}  (bound <= 2)  "
           f"{'pass' if ratio <= 2 else 'SHORT'}")  # fmt: skip
     RESULTS.append({"figure": "read_csv peak memory / pyarrow.csv.read_csv peak memory", "new_mb": peaks["package"],

@@ -33,8 +33,9 @@ def uses_torch(names) -> bool:
 
 
 def check_settings(
-    names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype, *, seeds_used=1
-) -> dict:
+    names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype, *, seeds_used=1,
+    max_seconds=math.inf,
+) -> dict:  # fmt: skip
     """The settings as plain Python numbers (−0 noise as 0), or UsageError for the first bad one.
 
     ``seeds_used``: a command that draws with ``seed`` to ``seed + seeds_used − 1`` needs them all in range.
@@ -59,6 +60,7 @@ def check_settings(
         ("--seed", seed, is_int(seed) and 0 <= seed < top_seed, seed_rule),
         ("--repeats", repeats, is_int(repeats) and repeats >= 1, "an integer >= 1"),
         ("--dtype", dtype, dtype in ("float32", "float64"), "float32 or float64"),
+        ("--max-seconds", max_seconds, is_real(max_seconds) and max_seconds > 0, "a number > 0"),
     ]
     for flag, value, ok, rule in checks:
         if not ok:

@@ -59,7 +59,9 @@ def parser() -> argparse.ArgumentParser:
     add("--batch-size", type=int, default=10, help="minibatch size of the iterative implementations")
     add("--lr", type=float, default=0.03, help="learning rate (the notebook's convention: MSE averaged over the batch)")
     add("--num-epochs", type=int, default=3, help="passes over the data of the iterative implementations")
-    add("--repeats", type=int, default=5, help="timed fits per implementation, after one untimed warm-up")
+    add("--repeats", type=int, default=5, help="timed fits per implementation at most, after one untimed warm-up")
+    add("--max-seconds", type=float, default=10.0,
+        help="stop timing an implementation once this many seconds are spent on it (at least one timed fit)")  # fmt: skip
     add("--device", default="cpu", help="torch device of the torch implementations (cpu, cuda)")
     add("--dtype", default="float32", choices=["float32", "float64"],
         help="dtype of the synthetic data and of torch's arithmetic")  # fmt: skip
@@ -119,7 +121,8 @@ def run_report(args):
         raise UsageError("--features picks columns of --data; give --data and --target too")
     settings = dict(
         num_examples=args.num_examples, noise=args.noise, batch_size=args.batch_size, lr=args.lr,
-        num_epochs=args.num_epochs, seed=args.seed, repeats=args.repeats, device=args.device, dtype=args.dtype,
+        num_epochs=args.num_epochs, seed=args.seed, repeats=args.repeats, max_seconds=args.max_seconds,
+        device=args.device, dtype=args.dtype,
         record_paths=args.plot is not None, progress=True,
     )  # fmt: skip
     if args.data is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -27,6 +28,7 @@ class Timing:
     fit_seconds_min: float | None = None
     fit_seconds_max: float | None = None
     cold_fit_seconds: float | None = None
+    fits_timed_within_max_seconds: int | None = None  # depends on the clock, like every key with "seconds"
 
 
 def build(name: str, **settings):
@@ -56,11 +58,16 @@ def _cuda_synchronize():
     torch.cuda.synchronize()
 
 
-def fit_and_time(estimator, X, y, repeats: int, tick=lambda: None) -> tuple[Timing, bool]:
-    """One untimed warm-up fit (the cold figure), then ``repeats`` timed fits; ``tick`` after each fit."""
+def fit_and_time(estimator, X, y, repeats: int, max_seconds: float = math.inf, tick=lambda: None):
+    """One untimed warm-up fit (the cold figure), then timed fits: ``repeats`` at most, and no more once
+    ``max_seconds`` have been spent on this estimator (at least one, as timeit's autorange; the warm-up
+    itself when it alone took that long). Returns (Timing, whether the fit diverged)."""
+    start = time.perf_counter()
     cold, diverged = timed_fit(estimator, X, y)
-    times = []
-    for _ in range(repeats):
+    # A warm-up that alone takes longer than max_seconds is the one measurement: first-call costs are
+    # then negligible next to the fit, and a second fit would double a long run for little.
+    times = [cold] if cold >= max_seconds else []
+    while len(times) < repeats and (not times or time.perf_counter() - start < max_seconds):
         tick()
         times.append(timed_fit(estimator, X, y)[0])
     tick()
@@ -71,6 +78,7 @@ def fit_and_time(estimator, X, y, repeats: int, tick=lambda: None) -> tuple[Timi
         fit_seconds_min=min(times),
         fit_seconds_max=max(times),
         cold_fit_seconds=cold,
+        fits_timed_within_max_seconds=len(times),
     )
     return timing, diverged
 
@@ -103,6 +111,31 @@ def environment(names, device: str) -> dict:
         "blas_threads": blas_threads,
         "device": device if uses_torch(names) else "cpu",
     }
+
+
+class Progress:
+    """Signs of life on standard error: a tqdm bar on a terminal (if tqdm is installed); elsewhere, on long
+    runs (``long_run``), one line per implementation as it finishes. Silent when not ``enabled``."""
+
+    def __init__(self, total: int, enabled: bool, long_run: bool):
+        self.bar = progress_bar(total, enabled)
+        self.lines = enabled and long_run and not sys.stderr.isatty()
+        self.start = time.perf_counter()
+
+    def tick(self) -> None:
+        if self.bar is not None:
+            self.bar.update()
+
+    def done(self, name: str, row: dict) -> None:
+        if self.lines:
+            timed = row["fits_timed_within_max_seconds"]
+            what = "not timed" if timed is None else f"{timed} timed fit{'' if timed == 1 else 's'}"
+            print(f"compare.py: {name}: {what}, {time.perf_counter() - self.start:.1f} s so far; "
+                  f"{row['status']}", file=sys.stderr, flush=True)  # fmt: skip
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def progress_bar(total: int, enabled: bool):

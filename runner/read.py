@@ -165,5 +165,7 @@ def _read_parquet(path: str, target: str, features: list[str] | None):
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             name = [*features, target][j]
-            raise UsageError(f"--data {path} row {bad[0] + 1}, column {name!r} is {values[bad[0]]}, not a finite number")
+            raise UsageError(
+                f"--data {path} row {bad[0] + 1}, column {name!r} is {values[bad[0]]}, not a finite number"
+            )
     return X, y, features

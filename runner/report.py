@@ -80,7 +80,8 @@ class Comparison:
                 f"≈ sigma*sqrt((d+1)/n) = {ref['expected_lstsq_param_error']:.1e}"
             )
         notes.append(
-            f"timing: median of {c['repeats']} fits after one untimed warm-up (cold ms: that first fit); "
+            f"timing: median of the timed fits ({', '.join(str(r['fits_timed_within_max_seconds']) for r in self.results)}"
+            f" of at most {c['repeats']}, within {c['max_seconds']:g} s each) after one untimed warm-up (cold ms: that first fit); "
             f"{env['device']}, {env['threads']} threads; Python {env['python']}, numpy {env['numpy']}, "
             f"torch {env['torch']}, scikit-learn {env['scikit-learn']}"
         )

@@ -130,3 +130,23 @@ def test_numpy_scalars_are_accepted_and_serialised_as_plain_numbers():
 def test_a_device_is_checked_only_when_a_torch_implementation_uses_it():
     result = compare(["numpy-closed-form", "sklearn-sgd"], device="cuda:7", repeats=1)
     assert [row["status"] for row in result.results] == ["ok", "ok"] and result.environment["device"] == "cpu"
+
+
+def test_max_seconds_stops_repeating_after_at_least_one_timed_fit(monkeypatch):
+    from runner import fit
+
+    clock = iter(range(0, 10**6, 10))  # every reading of the clock is 10 s later
+    monkeypatch.setattr(fit.time, "perf_counter", lambda: next(clock))
+    result = compare(["numpy-closed-form"], repeats=5, max_seconds=15)
+    assert result.results[0]["fits_timed_within_max_seconds"] == 1
+    assert "timing: median of the timed fits (1 of at most 5, within 15 s each)" in result.to_table()
+
+
+def test_progress_lines_on_long_runs_when_standard_error_is_not_a_terminal(capsys):
+    X = np.random.default_rng(0).standard_normal((100_000, 10))
+    compare(["numpy-closed-form", "sklearn-sgd"], X=X, y=X.sum(axis=1), repeats=1, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == ["numpy-closed-form", "sklearn-sgd"]
+    assert "1 timed fit," in lines[0] and lines[0].endswith("; ok")
+    compare(["numpy-closed-form"], repeats=1, progress=True)  # a short run: silent
+    assert capsys.readouterr().err == ""
