@@ -161,7 +161,7 @@ def closed_form(num_examples, num_features, repeats):
 
     # An ill-conditioned and a rank-deficient design: the QR path, and the SVD path's minimum-norm answer.
     for label, column in [
-        ("ill-conditioned (cond ~1e7)", X[:, 0] + 1e-7 * X[:, 2]),
+        ("ill-conditioned (cond ~1e7)", X[:, 0] + 1e-7 * rng.standard_normal(num_examples)),
         ("rank-deficient", X[:, 0] - X[:, 1]),
     ]:
         bad = X[: num_examples // 10].copy()

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import assert_all_finite, check_X_y
+from sklearn.utils.validation import assert_all_finite, check_is_fitted, check_X_y
 
+from impls import _dask
 from impls._base import LinearPredictorMixin, fit_atomically, validate_training_data
 
 # Rows per block: a block in float64 is at most BLOCK_ROWS × d × 8 bytes of scratch memory.
@@ -22,6 +23,10 @@ BLOCK_ROWS = 16384
 # X̃'s) is at most this: their error, eps·cond, is then 2e-8 at most, and one step of refinement
 # against the residuals brings it down to that of a QR factorisation. Above it, QR.
 MAX_CONDITION = 1e8
+# Large well-conditioned data skip the residual pass: below this condition number the normal equations
+# are already accurate to about eps·cond, and where Σ(y − ȳ)² is not much above the RSS (eps·TSS ≤ 1e-12·RSS,
+# so that R² < 1 − 2e-4) the RSS from the sufficient statistics loses at most 1e-12 of itself to cancellation.
+REFINE_CONDITION = 10.0
 # Up to this many numbers in X, the residuals of refinement are computed in extended precision
 # (np.longdouble, 64-bit mantissa on x86): twenty times slower than float64, but then the answer is
 # accurate to far below float64's rounding of the data on ill-conditioned problems.
@@ -66,7 +71,8 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
     How it solves. One pass over X in row blocks accumulates the centred Gram matrix X̃ᵀX̃ and X̃ᵀỹ.
     If X̃, with each column scaled to unit norm, is well-conditioned (cond(X̃ᵀX̃) ≤ ``MAX_CONDITION``),
     the normal equations are solved by Cholesky and refined once against the residuals y − Xw − b
-    (a second pass, which also gives the residual sum of squares). Otherwise X̃ is copied, centred and
+    (a second pass, which also gives the residual sum of squares), unless the data are large and that
+    pass cannot change a digit that matters (``REFINE_CONDITION``). Otherwise X̃ is copied, centred and
     scaled, and factorised by a column-pivoted QR; its solution is refined against the residuals of
     the original data computed in extended precision, which recovers the digits that float64's
     rounding of the centred data loses. Where X̃ is *truly* rank-deficient, meaning a diagonal entry
@@ -97,9 +103,10 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
     sigma2_ : float
         Residual variance RSS / (n − rank − 1): the unbiased estimate of the noise variance under the
         usual OLS assumptions. NaN, with a warning, when n ≤ rank + 1 (no degree of freedom is left).
-        ``fit`` computes the RSS from the residuals; ``fit_blocks``, which cannot read the data again,
-        from the sufficient statistics (Σỹ² − 2wᵀX̃ᵀỹ + wᵀX̃ᵀX̃w), which loses about eps·cond(X̃ᵀX̃)
-        of the RSS relative to Σỹ² to cancellation when the fit is very good.
+        ``fit`` computes the RSS from the residuals, except on large data where the sufficient statistics
+        (Σỹ² − 2wᵀX̃ᵀỹ + wᵀX̃ᵀX̃w) lose at most 1e-12 of it (see ``REFINE_CONDITION``); ``fit_blocks``,
+        which cannot read the data again, always from the sufficient statistics, which lose about
+        eps·Σỹ²/RSS of it to cancellation when the fit is very good (R² close to 1).
     coef_stderr_ : ndarray of shape (n_features,)
         Standard errors of ``coef_``: sqrt(sigma2_ · diag((X̃ᵀX̃)⁻¹)) (a pseudo-inverse when rank-deficient).
     intercept_stderr_ : float
@@ -124,6 +131,8 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
 
     @fit_atomically
     def fit(self, X, y):
+        if _dask.is_dask(X, y):
+            return self._fit_dask(X, y)
         # The finiteness check is left to the accumulation below (a NaN or inf anywhere makes a diagonal
         # entry of XᵀX or Σy non-finite), which saves a whole extra pass over X.
         X, y = validate_training_data(self, X, y, dtype=[np.float64, np.float32], ensure_all_finite=False)
@@ -139,11 +148,13 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
         if system.condition() <= MAX_CONDITION:
             coef = system.solve()
             offset = system.y_rest - system.x_rest @ coef  # the intercept in the shifted frame
-            # One step of refinement: the correction solves the same system with X̃ᵀr on the right.
-            rss, (delta_w, delta_offset) = _residual_pass(X, y, coef, offset, system, refine=True)
-            # w + δw is kept in extended precision until b is formed: x̄ᵀ(w − round(w)) can be large.
-            coef, offset = coef.astype(np.longdouble) + delta_w, offset + delta_offset
-            coef, intercept = coef.astype(np.float64), system.intercept(coef, offset)
+            rss = system.rss(coef)
+            if X.size <= EXTENDED_LIMIT or system.condition() > REFINE_CONDITION or EPS * system.tss > 1e-12 * rss:
+                # One step of refinement: the correction solves the same system with X̃ᵀr on the right.
+                rss, (delta_w, delta_offset) = _residual_pass(X, y, coef, offset, system, refine=True)
+                # w + δw is kept in extended precision until b is formed: x̄ᵀ(w − round(w)) can be large.
+                coef, offset = coef.astype(np.longdouble) + delta_w, offset + delta_offset
+            coef, intercept = np.asarray(coef, dtype=np.float64), system.intercept(coef, offset)
             solver, rank, factor = "normal-equations", X.shape[1], system.inverse_factor()
         else:
             coef, intercept, solver, rank, factor = _solve_by_qr(X, y)
@@ -192,6 +203,46 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
         self._set_solution(coef, intercept, solver, rank, int(system.n), rss, system, factor)
         return self
 
+    def _fit_dask(self, X, y):
+        """The same closed form on dask arrays or DataFrames, without gathering X: one pass for the moments,
+        one for the residuals (RSS and refinement); on ill-conditioned data, shifted CholeskyQR instead."""
+        X, y, names = _dask.as_arrays(X, y)
+        x_shift, y_shift = _shifts(*_dask.first_block(X, y))
+        moments = _dask.moments(X, y, x_shift, y_shift)
+        if not np.isfinite(moments).all():
+            raise ValueError("Input X or y contains NaN or infinity, or is too large in magnitude for float64.")
+        system = _CentredSystem(moments, x_shift, y_shift)
+        extended = X.size <= EXTENDED_LIMIT
+        if system.condition() <= MAX_CONDITION:
+            coef = system.solve()
+            offset = system.y_rest - system.x_rest @ coef
+            rss, sum_r, xtr = _dask.residual_sums(X, y, coef, offset, system, extended)
+            delta_w, delta_offset = system.correction(sum_r, xtr)
+            coef, offset = coef.astype(np.longdouble) + delta_w, offset + delta_offset
+            coef, intercept = coef.astype(np.float64), system.intercept(coef, offset)
+            solver, rank, factor = "normal-equations", system.d, system.inverse_factor()
+        else:
+            coef, intercept, rank, factor = _dask.cholesky_qr(X, y, system)
+            offset = intercept - system.y_shift + system.x_shift @ coef
+            rss, solver = _dask.residual_sums(X, y, coef, offset, system, extended)[0], "cholesky-qr"
+        self.n_features_in_ = system.d
+        if names is not None and all(isinstance(name, str) for name in names):
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        else:
+            vars(self).pop("feature_names_in_", None)
+        self._set_solution(coef, intercept, solver, rank, int(system.n), rss, system, factor)
+        return self
+
+    def predict(self, X):
+        """X @ coef_ + intercept_; lazily, as a dask array, when X is a dask array or DataFrame."""
+        if _dask.is_dask(X):
+            check_is_fitted(self)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input.")  # fmt: skip
+            return _dask.predict(X, self.coef_, self.intercept_)
+        return super().predict(X)
+
     def _set_solution(self, coef, intercept, solver, rank, n, rss, system, factor) -> None:
         """The solution and its statistics, assigned together at the end of a fit.
 
@@ -236,7 +287,7 @@ class _CentredSystem:
         self.gram = moments[:d, :d] - n * np.outer(self.x_rest, self.x_rest)
         self.xty = moments[:d, d + 1] - n * self.x_rest * self.y_rest
         self.tss = moments[d + 1, d + 1] - n * self.y_rest**2  # Σ(y − ȳ)²
-        self.x_mean = self.x_shift + self.x_rest
+        self.x_mean, self.y_mean = self.x_shift + self.x_rest, self.y_shift + self.y_rest
         self._cholesky = None
 
     def condition(self) -> float:
@@ -252,6 +303,12 @@ class _CentredSystem:
         if self._cholesky is None:
             self._cholesky = scipy.linalg.cho_factor(self.gram)
         return scipy.linalg.cho_solve(self._cholesky, self.xty if right is None else right)
+
+    def correction(self, sum_r: float, xtr: np.ndarray) -> tuple[np.ndarray, float]:
+        """One step of refinement from the residuals r: (δw, δoffset) solving the normal equations with
+        X̃ᵀr on the right, where X̃ᵀr = (X − x_shift)ᵀr − x_rest·Σr."""
+        delta_w = self.solve(xtr - self.x_rest * sum_r)
+        return delta_w, sum_r / self.n - self.x_rest @ delta_w
 
     def inverse_factor(self) -> np.ndarray:
         """F = R⁻¹ with X̃ᵀX̃ = RᵀR (Cholesky), so that (X̃ᵀX̃)⁻¹ = FFᵀ: for the standard errors only."""
@@ -296,10 +353,7 @@ def _residual_pass(X, y, coef, offset: float, system: _CentredSystem, refine: bo
         if refine:
             sum_r += residual.sum()
             xtr += x.T @ residual
-    if not refine:
-        return rss, None
-    delta_w = system.solve(xtr - system.x_rest * sum_r)  # X̃ᵀr, with X̃ = (X − x_shift) − x_rest
-    return rss, (delta_w, sum_r / len(X) - system.x_rest @ delta_w)
+    return rss, (system.correction(sum_r, xtr) if refine else None)
 
 
 def _solve_by_qr(X, y, refinements: int = 2):

@@ -336,3 +336,37 @@ def test_negative_zero_noise_is_zero_and_a_cuda_device_is_ignored_without_torch_
     assert done.returncode == 0, done.stderr
     row = next(line for line in done.stdout.splitlines() if line.startswith("numpy-closed-form"))
     assert row.rstrip().endswith("ok")
+
+
+def test_the_report_names_the_features_of_a_users_file(tmp_path, capsys):
+    path = tmp_path / "houses.csv"
+    sizes = np.linspace(0, 1, 20)
+    rooms = np.arange(20) % 5
+    lines = [f"{a},{2 * a + r + 0.01 * (i % 3)},{r}" for i, (a, r) in enumerate(zip(sizes, rooms))]
+    path.write_text("size,price,rooms\n" + "\n".join(lines) + "\n")
+    assert main(["--data", str(path), "--target", "price", "--features", "rooms,size", "--impl", "numpy-closed-form",
+                 "--repeats", "1", "--format", "json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["config"]["feature_names"] == ["rooms", "size"]
+    assert main(["--data", str(path), "--target", "price", "--impl", "numpy-closed-form", "--repeats", "1"]) == 0
+    assert "w is in the order of the features: size, rooms" in capsys.readouterr().out
+
+
+def test_a_huge_learning_rate_is_a_divergence_in_the_report(capsys):
+    assert main(["--lr", "1e39", "--impl", "torch-concise", "--impl", "sklearn-sgd", "--repeats", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("torch", "sklearn"))]
+    assert all(row.rstrip().endswith("diverged after epoch 1") for row in rows) and len(rows) == 2
+
+
+def test_the_plot_needs_memory_for_the_grid_and_the_path_not_n_times_the_grid(tmp_path):
+    import tracemalloc
+
+    from compare import compare
+    from runner import plot
+
+    result = compare(["numpy-closed-form", "sklearn-sgd"], num_examples=9999, repeats=1, record_paths=True)
+    tracemalloc.start()
+    figure = plot.draw_comparison(result)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    plot.png_writer(figure)(str(tmp_path / "p.png"))
+    assert peak < 50 * 2**20  # a 120 x 120 grid over 9999 rows at once would be 115 MB per array

@@ -1,0 +1,96 @@
+"""The closed form on dask arrays and DataFrames: on a LocalCluster bound to 127.0.0.1, without gathering X."""
+
+import os
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from impls import NumpyClosedFormRegressor
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="session")
+def client():
+    """Two in-process workers (no sockets: dask's in-process transport), shut down at the end of the session."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:  # fmt: skip
+        yield client
+
+
+def _data(num_examples=20_000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((num_examples, 5)) * [1.0, 3.0, 0.5, 2.0, 1.0] + [0.0, 1e6, 3.0, 0.0, -2.0]
+    return X, X @ [1.0, 2.0, 3.0, 4.0, 5.0] + 1.0 + rng.standard_normal(num_examples)
+
+
+@pytest.fixture
+def no_gathering(monkeypatch):
+    """Fail if anything turns a whole dask array into a numpy one."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("X was gathered into one process")
+
+    monkeypatch.setattr(da.Array, "__array__", refuse)
+
+
+def test_dask_arrays_agree_with_the_in_memory_fit(client, no_gathering):
+    X, y = _data()
+    expected = NumpyClosedFormRegressor().fit(X, y)
+    fitted = NumpyClosedFormRegressor().fit(da.from_array(X, chunks=(3000, 5)), da.from_array(y, chunks=3000))
+    assert fitted.solver_ == "normal-equations" and isinstance(fitted.coef_, np.ndarray)
+    np.testing.assert_allclose(fitted.coef_, expected.coef_, rtol=1e-12)
+    assert fitted.intercept_ == pytest.approx(expected.intercept_, rel=1e-12)
+    for name in ["sigma2_", "rsquared_", "intercept_stderr_"]:
+        assert getattr(fitted, name) == pytest.approx(getattr(expected, name), rel=1e-10)
+    np.testing.assert_allclose(fitted.coef_stderr_, expected.coef_stderr_, rtol=1e-10)
+
+
+def test_column_chunks_are_rechunked_and_predict_stays_lazy(client):
+    X, y = _data(5000)
+    fitted = NumpyClosedFormRegressor().fit(da.from_array(X, chunks=(1000, 2)), da.from_array(y, chunks=700))
+    predicted = fitted.predict(da.from_array(X[:100], chunks=(50, 5)))
+    assert isinstance(predicted, da.Array)
+    np.testing.assert_allclose(predicted.compute(), NumpyClosedFormRegressor().fit(X, y).predict(X[:100]), rtol=1e-12)
+
+
+def test_dask_dataframes_keep_their_column_names(client):
+    pandas = pytest.importorskip("pandas")
+    X, y = _data(3000)
+    frame = dd.from_pandas(pandas.DataFrame(X, columns=list("abcde")), npartitions=4)
+    fitted = NumpyClosedFormRegressor().fit(frame, dd.from_pandas(pandas.Series(y), npartitions=4))
+    assert list(fitted.feature_names_in_) == list("abcde")
+    np.testing.assert_allclose(fitted.coef_, NumpyClosedFormRegressor().fit(X, y).coef_, rtol=1e-12)
+
+
+def test_ill_conditioned_dask_data_use_cholesky_qr_and_keep_the_digits(client):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import accuracy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n = d + 1: no degree of freedom
+        for name, make in accuracy.DESIGNS.items():
+            X, y = make()
+            rows = max(2, len(X) // 3)
+            fitted = NumpyClosedFormRegressor().fit(
+                da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows)
+            )
+            digits = accuracy.lre(np.append(fitted.intercept_, fitted.coef_), accuracy.exact_lstsq(X, y))
+            qr = accuracy.solvers()["statsmodels qr"](X, y)
+            assert digits >= accuracy.lre(qr, accuracy.exact_lstsq(X, y)) - 0.5, name
+            if "degree 10" in name:
+                assert fitted.solver_ == "cholesky-qr" and digits >= 7
+
+
+@pytest.mark.slow
+def test_worker_processes_import_the_per_chunk_functions():
+    X, y = _data(4000)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster):  # fmt: skip
+        fitted = NumpyClosedFormRegressor().fit(da.from_array(X, chunks=(1000, 5)), da.from_array(y, chunks=1000))
+    np.testing.assert_allclose(fitted.coef_, NumpyClosedFormRegressor().fit(X, y).coef_, rtol=1e-12)
