@@ -63,14 +63,14 @@ def compare(
     settings = {"batch_size": batch_size, "lr": lr, "num_epochs": num_epochs, "random_state": seed,
                 "device": device, "dtype": dtype}  # fmt: skip
     rows, curves = [], {}
-    progress = Progress(len(names) * (repeats + 1 + record_paths), progress, long_run=data.X.size >= 10**6)
+    monitor = Progress(len(names) * (repeats + 1 + record_paths), progress, long_run=data.X.size >= 10**6)
     for name in names:
         estimator, curves[name] = build(name, **settings), {}
         try:
-            timing, diverged = fit_and_time(estimator, data.X, data.y, repeats, max_seconds, progress.tick)
+            timing, diverged = fit_and_time(estimator, data.X, data.y, repeats, max_seconds, monitor.tick)
             if record_paths and "record_steps" in estimator.get_params():
                 curves[name] = trace(estimator, data.X, data.y)
-                progress.tick()
+                monitor.tick()
         except Exception as exc:  # noqa: BLE001 - one implementation's failure is reported in its row
             message = str(exc).splitlines()[0] if str(exc) else ""
             rows.append({"impl": name, **vars(Scores()), **vars(Timing()),
@@ -80,8 +80,8 @@ def compare(
             status = f"diverged after epoch {estimator.n_iter_}" if diverged else "ok"
             rows.append({"impl": name, **vars(scores), **vars(timing), "status": status})
             curves[name]["loss_curve"] = scores.loss_curve
-        progress.done(name, rows[-1])
-    progress.close()
+        monitor.done(name, rows[-1])
+    monitor.close()
 
     # Render: the Comparison gives the table, markdown, JSON and CSV.
     config = {

@@ -14,7 +14,8 @@ from fractions import Fraction
 
 import numpy as np
 
-# The d2l-independent NIST "Filip" problem's coefficients: a degree-10 polynomial on x in [-8.8, -3.1].
+# The certified coefficients of NIST's "Filip" problem, a degree-10 polynomial on x in [-8.8, -3.1]; the x and
+# the noise here are drawn afresh (the original data are not shipped).
 FILIP_BETA = [-1467.48961422980, -2772.17959193342, -2316.37108160893, -1127.97394098372, -354.478233703349,
               -75.1242017393757, -10.8753180355343, -1.06221498588947, -0.0670191154593408,
               -0.00246781078275479, -4.02962525080404e-05]  # fmt: skip
@@ -60,7 +61,9 @@ def _square(seed=0):
 DESIGNS = {
     "polynomial, degree 2, x in [10, 11]": lambda: _polynomial(10, 11, 2, 60, 0.01, seed=0),
     "polynomial, degree 5, x in [1, 2]": lambda: _polynomial(1, 2, 5, 80, 0.01, seed=0),
-    "polynomial, degree 10, x in [-8.8, -3.1] (Filip)": lambda: _polynomial(-8.8, -3.1, 10, 82, 0.0034, 0, FILIP_BETA),
+    "polynomial, degree 10, x in [-8.8, -3.1] (Filip-like)": lambda: _polynomial(
+        -8.8, -3.1, 10, 82, 0.0034, 0, FILIP_BETA
+    ),
     "near-collinear, cond ~1e8": lambda: _near_collinear(3e-8),
     "near-collinear, cond ~1e12": lambda: _near_collinear(3e-12),
     "exact fit (zero residual)": _exact_fit,
