@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from runner.files import write_atomically
 from runner.study import EXACT_TOLERANCE, path_mse
 
 if TYPE_CHECKING:
@@ -176,13 +175,3 @@ def draw_study(study):
     draw = {"equivalences": plot_equivalences, "sweep lr-batch": plot_lr_batch, "sweep data-size": plot_data_size,
             "sweep init": plot_init}[study.study]  # fmt: skip
     return draw(study)
-
-
-def plot_comparison(result: Comparison, path: str) -> None:
-    """Draw the comparison to the PNG ``path``, whole or not at all."""
-    write_atomically(path, png_writer(draw_comparison(result)))
-
-
-def plot_study(study, path: str) -> None:
-    """Draw a study's picture to the PNG ``path``, whole or not at all."""
-    write_atomically(path, png_writer(draw_study(study)))

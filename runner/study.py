@@ -81,8 +81,8 @@ def trajectory(name: str, X, y, **params) -> np.ndarray:
     return np.column_stack([est.coef_path_, est.intercept_path_]), (est.n_iter_ if est.diverged_ else None)
 
 
-def _iterative(parameter: str = "lr") -> list[str]:
-    """The implementations that take ``parameter`` (the iterative ones take ``lr``; the torch ones ``init_std``)."""
+def _taking(parameter: str) -> list[str]:
+    """The implementations that take ``parameter`` (the torch ones take ``init_std``)."""
     return [name for name in NAMES if parameter in implementation(name)().get_params()]
 
 
@@ -237,7 +237,7 @@ def sweep_init(
     book's lr for each (the same 0.03, so torch-scratch, with its ½, takes half-size steps)."""
     X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, num_examples, random_state=seed)
     rows, curves = [], {}
-    for name in _iterative("init_std"):
+    for name in _taking("init_std"):
         for init_std in init_stds:
             path, diverged = trajectory(
                 name, X, y, lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed, init_std=init_std
