@@ -1,6 +1,8 @@
 """The d2l notebook's concise way: ``nn.Linear``, ``nn.MSELoss`` and ``torch.optim.SGD`` over shuffled minibatches.
 
 Each step: (w, b) ← (w, b) − lr · ∇ MSELoss(reduction)(net(X_batch), y_batch).
+Data-parallel (``distributed=True``), ``DistributedDataParallel`` averages the gradients of W ranks, each
+on its shard of the batch, with each rank's summed loss weighted so that the average is the whole batch's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from impls._base import (
     validate_hyperparameters,
     validate_training_data,
 )
+from impls._distributed import shard, shared_generator, world
 from impls.data import minibatches, torch_generator
 
 
@@ -58,6 +61,11 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         batches are cut from the in-memory tensors directly.
     record_steps : bool, default=False
         Keep the parameters after every step in ``coef_path_`` and ``intercept_path_``.
+    distributed : bool, default=False
+        Train data-parallel with ``DistributedDataParallel`` across the ranks of torch.distributed's
+        default process group (see ``python -m runner.distributed``): every rank calls ``fit`` with the
+        same data and takes its shard of every minibatch of ``batch_size``; the steps are those of one
+        process with the same ``batch_size``, and every rank ends with the same fitted estimator.
 
     Attributes
     ----------
@@ -100,6 +108,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         "dtype": TORCH_DTYPE,
         "use_dataloader": BOOLEAN,
         "record_steps": BOOLEAN,
+        "distributed": BOOLEAN,
     }
 
     def __init__(
@@ -115,6 +124,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         dtype="float32",
         use_dataloader=False,
         record_steps=False,
+        distributed=False,
     ):
         self.lr = lr
         self.batch_size = batch_size
@@ -126,6 +136,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.dtype = dtype
         self.use_dataloader = use_dataloader
         self.record_steps = record_steps
+        self.distributed = distributed
 
     @fit_atomically
     def fit(self, X, y):
@@ -133,7 +144,8 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         X, y = validate_training_data(self, X, y, dtype=[np.float64, np.float32])
         device = check_device(self, self.device)
         dtype = getattr(torch, self.dtype)
-        generator = torch_generator(self.random_state)
+        rank, world_size = world(self)
+        generator = shared_generator(torch_generator(self.random_state), world_size)
 
         # The data set, moved to the device once.
         features = torch.as_tensor(X, dtype=dtype).to(device)
@@ -154,6 +166,13 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         net.to(device)
 
         loss = nn.MSELoss(reduction=self.reduction)
+        if world_size > 1:
+            # DDP averages the W ranks' gradients. Each rank's loss is its shard's squared errors summed and
+            # weighted by W / |B| (mean) or W (sum): the average is then the gradient of the whole batch's
+            # loss, however long the shards are.
+            ddp = nn.parallel.DistributedDataParallel(net)
+            shard_loss = nn.MSELoss(reduction="sum")
+
         # foreach=False: the plain per-tensor update, the fastest for two small tensors; left at None,
         # SGD would spend part of every step deciding between its update kernels.
         trainer = torch.optim.SGD(net.parameters(), lr=float(self.lr), foreach=False)
@@ -171,7 +190,12 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
             batches = data_iter if self.use_dataloader else minibatches(features, labels, self.batch_size, generator)
             with log.epoch(training_mse):
                 for X_batch, y_batch in batches:
-                    l = loss(net(X_batch), y_batch)
+                    if world_size == 1:
+                        l = loss(net(X_batch), y_batch)
+                    else:  # this rank's shard of the batch, weighted as above
+                        X_shard, y_shard = shard(X_batch, rank, world_size), shard(y_batch, rank, world_size)
+                        weight = world_size / (len(X_batch) if self.reduction == "mean" else 1)
+                        l = shard_loss(ddp(X_shard), y_shard) * weight
                     trainer.zero_grad()
                     l.backward()
                     trainer.step()

@@ -89,6 +89,9 @@ def parser() -> argparse.ArgumentParser:
     add("--batch-size", type=int, default=10, help="minibatch size B")
     add("--lr", type=float, default=0.03, help="the notebook's learning rate a (MSE averaged over the batch)")
     add("--num-epochs", type=int, default=3, help="passes over the data")
+    add("--distributed", type=int, nargs="?", const=2, default=1, metavar="W",
+        help="add the data-parallel pairs: each torch implementation on W ranks (default 2) that this command "
+        "spawns (torch.distributed, gloo, 127.0.0.1) vs one process with the same global batch")  # fmt: skip
     add("--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)")
     _add_output_flags(equivalences, "the study")
 
@@ -142,8 +145,10 @@ def run_study(args):
     if args.command == "equivalences":
         check_settings(["numpy-closed-form"], args.num_examples, 0.01, args.batch_size, args.lr, args.num_epochs,
                        args.seed, 1, "cpu", "float32")  # fmt: skip
+        if not 1 <= args.distributed <= 64:
+            raise UsageError(f"--distributed must be a number of ranks from 2 to 64; got {args.distributed}")
         return study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
-                                  num_epochs=args.num_epochs, seed=args.seed)  # fmt: skip
+                                  num_epochs=args.num_epochs, seed=args.seed, world_size=args.distributed)  # fmt: skip
     seeds_used = 5 if args.kind == "data-size" else 1
     check_settings(
         ["numpy-closed-form"], 1000, 0.01, 10, 0.03, 3, args.seed, 1, "cpu", "float32", seeds_used=seeds_used

@@ -72,13 +72,34 @@ def path_mse(X, y, path) -> np.ndarray:
         return np.maximum(np.einsum("ij,jk,ik->i", v, moments, v) / len(X), 0.0)
 
 
-def trajectory(name: str, X, y, **params) -> np.ndarray:
+def trajectory(name: str, X, y, world_size: int = 1, **params) -> np.ndarray:
     """The parameters (w, b) after every step (every epoch for sklearn-sgd), starting with the initial ones,
-    and the epoch after which training diverged (None when it did not)."""
+    and the epoch after which training diverged (None when it did not). With ``world_size`` > 1, fitted
+    data-parallel on that many spawned ranks, each reading (X, y) from the same Parquet file."""
+    if world_size > 1:
+        return _trajectory_on_ranks(name, X, y, world_size, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)
         est = implementation(name)(record_steps=True, **params).fit(X, y)
     return np.column_stack([est.coef_path_, est.intercept_path_]), (est.n_iter_ if est.diverged_ else None)
+
+
+def _trajectory_on_ranks(name, X, y, world_size, *, lr, batch_size, num_epochs, random_state, reduction="mean"):
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet
+
+    from runner.distributed import spawn
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/data.parquet"
+        columns = {f"x{j}": X[:, j] for j in range(X.shape[1])} | {"y": y}
+        pyarrow.parquet.write_table(pa.table(columns), path)
+        fit = spawn(["--impl", name, "--data", path, "--target", "y", "--lr", repr(lr), "--batch-size", str(batch_size),
+                     "--num-epochs", str(num_epochs), "--seed", str(random_state), "--reduction", reduction,
+                     "--record-steps"], world_size)  # fmt: skip
+    return np.column_stack([fit["coef_path"], fit["intercept_path"]]), (fit["n_iter"] if fit["diverged"] else None)
 
 
 def _taking(parameter: str) -> list[str]:
@@ -87,9 +108,14 @@ def _taking(parameter: str) -> list[str]:
 
 
 def equivalences(
-    *, num_examples=1000, batch_size=10, lr=0.03, num_epochs=3, seed=0, true_w=(2.0, -3.4), true_b=4.2, noise=0.01
-) -> Study:
-    """Pairs of configurations on the same data, initial parameters and minibatch order, compared at every step."""
+    *, num_examples=1000, batch_size=10, lr=0.03, num_epochs=3, seed=0, true_w=(2.0, -3.4), true_b=4.2, noise=0.01,
+    world_size=1,
+) -> Study:  # fmt: skip
+    """Pairs of configurations on the same data, initial parameters and minibatch order, compared at every step.
+
+    With ``world_size`` W > 1, two more pairs: each torch implementation fitted data-parallel on W spawned
+    ranks (torch.distributed, gloo, 127.0.0.1) against one process with the same global batch.
+    """
     X, y = synthetic_data(true_w, true_b, num_examples, noise=noise, random_state=seed)
     # The uneven pairs need a last batch shorter than B: n itself if B does not divide it, else n + B/2.
     uneven = num_examples + batch_size // 2 if num_examples % batch_size == 0 else num_examples
@@ -147,6 +173,31 @@ def equivalences(
     if B == 1:  # every batch is full: no uneven last batch exists, so the pairs about it do not apply
         specs, uneven = specs[:4], None
         remarks.append("pairs about an uneven last batch are left out: with batches of 1 every batch is full")
+    if world_size > 1:
+        shards = "/".join(str(len(part)) for part in np.array_split(np.arange(B), world_size))
+        X_d, y_d, n_d = (X, y, num_examples) if uneven is None else (X_uneven, y_uneven, uneven)
+        last = "/".join(str(len(part)) for part in np.array_split(np.arange(n_d % B or B), world_size))
+        specs += [
+            (
+                f"{n_d} examples: {world_size} ranks × shards of {shards} (DDP, torch-concise)  vs  one process × "
+                f"batch {B}, lr {a:g}",
+                "exact",
+                f"DDP averages the {world_size} ranks' gradients, each of its shard's summed loss times "
+                f"{world_size}/|B|: the average is the gradient of the whole batch's mean loss, the last batch "
+                f"(shards of {last}) included",
+                ("torch-concise", X_d, y_d, {"lr": a, "world_size": world_size}),
+                ("torch-concise", X_d, y_d, {"lr": a}),
+            ),
+            (
+                f"{n_d} examples: {world_size} ranks × shards of {shards} (all_reduce, torch-scratch)  vs  one "
+                f"process × batch {B}, lr {2 * a:g}",
+                "exact",
+                "sgd sums the ranks' gradients of their shards' summed losses with all_reduce, which is the "
+                "gradient summed over the whole batch, and divides by the batch's length as one process does",
+                ("torch-scratch", X_d, y_d, {"lr": 2 * a, "world_size": world_size}),
+                ("torch-scratch", X_d, y_d, {"lr": 2 * a}),
+            ),
+        ]
     pairs, plot = [], {"losses": [], "difference": [], "labels": []}
     for name, kind, why, (name_a, X_a, y_a, params_a), (name_b, X_b, y_b, params_b) in specs:
         first, diverged_a = trajectory(name_a, X_a, y_a, **common, **params_a)
@@ -175,6 +226,8 @@ def equivalences(
         plot["labels"].append((_describe(name_a, params_a), _describe(name_b, params_b)))
     config = {"num_examples": num_examples, "uneven_num_examples": uneven, "batch_size": B, "lr": a,
               "num_epochs": num_epochs, "seed": seed, "steps_per_epoch": steps_per_epoch}  # fmt: skip
+    if world_size > 1:
+        config["world_size"] = world_size
     return Study("equivalences", config, pairs, records_name="pairs", plot=plot, remarks=remarks)
 
 

@@ -1,0 +1,180 @@
+"""Fit one torch implementation data-parallel across W processes with ``torch.distributed``.
+
+On one machine with two processes (gloo on CPU; nccl, one GPU per process, with ``--device cuda``):
+
+    torchrun --nproc-per-node 2 --master-addr 127.0.0.1 --master-port 29500 -m runner.distributed --impl torch-scratch
+
+Every rank builds the same data (the notebook's generator, or ``--data FILE --target COLUMN``), fits the
+estimator with ``distributed=True`` (each rank takes its shard of every global minibatch of
+``--batch-size``), and rank 0 prints the fit and writes ``--output`` as JSON. ``spawn(argv, world_size)``
+runs the same from Python without torchrun: the ranks are spawned processes meeting at a store on
+127.0.0.1 and a free port (``compare.py equivalences --distributed`` and the tests use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+
+NAMES = ("torch-concise", "torch-scratch")
+TIMEOUT = datetime.timedelta(seconds=120)  # how long a rank waits for the others before giving up
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="python -m runner.distributed", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )  # fmt: skip
+    add = top.add_argument
+    add("--impl", default="torch-concise", choices=NAMES, help="the implementation to fit")
+    add("--num-examples", type=int, default=1000, help="training examples drawn from the notebook's generator")
+    add("--true-w", type=float, nargs="+", default=[2.0, -3.4], metavar="W", help="true weights of the generator")
+    add("--true-b", type=float, default=4.2, help="true bias of the generator")
+    add("--noise", type=float, default=0.01, help="standard deviation of the generator's noise")
+    add("--data", metavar="FILE", help="fit this CSV or Parquet file instead (every rank reads it); needs --target")
+    add("--target", metavar="COLUMN", help="the column of --data to predict")
+    add("--batch-size", type=int, default=10, help="the global minibatch, split into one shard per rank")
+    add("--lr", type=float, default=0.03, help="learning rate, as for one process with the same batch")
+    add("--num-epochs", type=int, default=3, help="passes over the data")
+    add("--reduction", default="mean", choices=["mean", "sum"], help="MSELoss's reduction (torch-concise)")
+    add("--seed", type=int, default=0, help="seeds the data, the initial weights and the minibatch order")
+    add("--dtype", default="float32", choices=["float32", "float64"], help="torch's arithmetic")
+    add("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: one GPU per rank, by its local rank")
+    add("--record-steps", action="store_true", help="also write the parameters after every step to --output")
+    add("--output", metavar="PATH.json", help="rank 0 writes the fit here as JSON")
+    return top
+
+
+def fit_on_rank(args, rank: int, world_size: int, local_rank: int) -> dict | None:
+    """Fit ``args.impl`` with ``distributed=True`` in this rank; rank 0 returns the fit as a dict."""
+    import torch.distributed as dist
+
+    from impls import implementation, synthetic_data
+
+    if args.data is not None:
+        from runner.read import read_data
+
+        X, y, _ = read_data(args.data, args.target)
+    else:
+        X, y = synthetic_data(args.true_w, args.true_b, args.num_examples, noise=args.noise, random_state=args.seed)
+    params = {"lr": args.lr, "batch_size": args.batch_size, "num_epochs": args.num_epochs, "random_state": args.seed,
+              "dtype": args.dtype, "record_steps": args.record_steps, "distributed": True,
+              "device": "cpu" if args.device == "cpu" else f"cuda:{local_rank}"}  # fmt: skip
+    if args.impl == "torch-concise":
+        params["reduction"] = args.reduction
+    estimator = implementation(args.impl)(**params)
+    dist.barrier()
+    start = time.perf_counter()
+    estimator.fit(X, y)
+    dist.barrier()
+    seconds = time.perf_counter() - start
+    if rank != 0:
+        return None
+    result = {
+        "impl": args.impl, "world_size": world_size, "backend": dist.get_backend(), "num_examples": len(X),
+        "batch_size": args.batch_size, "shard_sizes": _shard_sizes(args.batch_size, world_size),
+        "coef": estimator.coef_.tolist(), "intercept": estimator.intercept_, "loss_curve": estimator.loss_curve_,
+        "n_iter": estimator.n_iter_, "n_steps": estimator.n_steps_, "diverged": estimator.diverged_,
+        "fit_seconds": seconds, "seconds_per_epoch": seconds / max(estimator.n_iter_, 1),
+    }  # fmt: skip
+    if args.record_steps:
+        result["coef_path"], result["intercept_path"] = estimator.coef_path_.tolist(), estimator.intercept_path_.tolist()
+    return result
+
+
+def _shard_sizes(batch_size: int, world_size: int) -> list[int]:
+    return [batch_size // world_size + (rank < batch_size % world_size) for rank in range(world_size)]
+
+
+def _shard_sizes(batch_size: int, world_size: int) -> list[int]:
+    """The lengths of the shards of a full global batch, as ``impls._distributed.shard`` cuts it."""
+    return [batch_size // world_size + (rank < batch_size % world_size) for rank in range(world_size)]
+
+
+def _summary(result: dict) -> str:
+    coef = ", ".join(f"{value:.6f}" for value in result["coef"])
+    return (f"{result['impl']} on {result['world_size']} ranks ({result['backend']}), global batch "
+            f"{result['batch_size']} in shards of {'/'.join(map(str, result['shard_sizes']))}: w = [{coef}], "
+            f"b = {result['intercept']:.6f}, training MSE by epoch "
+            f"{', '.join(f'{loss:.3g}' for loss in result['loss_curve'])}; {result['seconds_per_epoch']:.3f} s per epoch")  # fmt: skip
+
+
+def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: bool = True) -> dict | None:
+    """Join the process group (torchrun's environment, or ``store``), fit, and on rank 0 report the fit
+    (printed unless not ``show``, and written to ``--output``)."""
+    import torch.distributed as dist
+
+    args = parser().parse_args(argv)
+    if (args.data is None) != (args.target is None):
+        parser().error("--data and --target go together")
+    backend = "nccl" if args.device == "cuda" else "gloo"
+    if args.device == "cuda":
+        import torch
+
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend, store=store, rank=rank if store else -1, world_size=world_size if store else -1,
+                            timeout=TIMEOUT)  # fmt: skip
+    try:
+        result = fit_on_rank(args, rank, world_size, local_rank)
+    finally:
+        dist.destroy_process_group()
+    if result is not None:
+        if show:
+            print(_summary(result), flush=True)
+        if args.output is not None:
+            from runner.files import write_text
+
+            write_text(args.output, json.dumps(result, indent=1))
+    return result
+
+
+def main() -> int:
+    """The entry under torchrun: rank, world size and rendezvous come from its environment."""
+    environ = os.environ
+    if "RANK" not in environ:
+        print("python -m runner.distributed: error: run it under torchrun (torchrun --nproc-per-node 2 -m "
+              "runner.distributed ...), or call runner.distributed.spawn from Python", file=sys.stderr)  # fmt: skip
+        return 2
+    run(sys.argv[1:], int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
+    return 0
+
+
+def _spawned(rank: int, argv, world_size: int, port: int) -> None:
+    """One spawned rank: the store's client on 127.0.0.1, then ``run``."""
+    import torch.distributed as dist
+
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo" if sys.platform.startswith("linux") else "lo0")
+    store = dist.TCPStore("127.0.0.1", port, world_size, is_master=False, timeout=TIMEOUT)
+    run(argv, rank, world_size, rank, store=store, show=False)
+
+
+def spawn(argv, world_size: int = 2) -> dict:
+    """Run ``python -m runner.distributed argv`` on ``world_size`` spawned processes of this machine and
+    return rank 0's fit. Everything binds to 127.0.0.1: the store listens on a port the system picks free."""
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory() as folder:
+        output = os.path.join(folder, "fit.json")
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        # The store takes the listening socket over (and closes it when it goes).
+        store = dist.TCPStore("127.0.0.1", port, world_size, is_master=True, master_listen_fd=listener.detach(),
+                              wait_for_workers=False, timeout=TIMEOUT)  # fmt: skip
+        mp.start_processes(_spawned, args=([*argv, "--output", output], world_size, port), nprocs=world_size,
+                           start_method="spawn")  # fmt: skip
+        del store
+        with open(output, encoding="utf-8") as file:
+            return json.load(file)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
