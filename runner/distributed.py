@@ -84,7 +84,8 @@ def fit_on_rank(args, rank: int, world_size: int, local_rank: int) -> dict | Non
         "fit_seconds": seconds, "seconds_per_epoch": seconds / max(estimator.n_iter_, 1),
     }  # fmt: skip
     if args.record_steps:
-        result["coef_path"], result["intercept_path"] = estimator.coef_path_.tolist(), estimator.intercept_path_.tolist()
+        result["coef_path"] = estimator.coef_path_.tolist()
+        result["intercept_path"] = estimator.intercept_path_.tolist()
     return result
 
 
