@@ -19,10 +19,12 @@ import sys
 
 import impls
 from impls import synthetic_data
+from impls._dask import is_dask
 from runner.checks import UsageError, check_arrays, check_memory, check_settings, check_truth
 from runner.cli import main
 from runner.fit import Progress, Timing, build, environment, fit_and_time, trace
 from runner.report import Comparison
+from runner.scale import ON_CLUSTER, dask_arrays, one_process
 from runner.score import Data, Scores, least_squares_reference, score
 
 __all__ = ["Comparison", "UsageError", "compare", "main"]
@@ -36,6 +38,7 @@ def compare(
     num_examples: int = 1000, noise: float = 0.01, batch_size: int = 10, lr: float = 0.03, num_epochs: int = 3,
     seed: int = 0, repeats: int = 5, max_seconds: float = 10.0, device: str = "cpu", dtype: str = "float32", record_paths: bool = False,
     progress: bool = False, data_name: str | None = None, feature_names: list[str] | None = None,
+    sample: int | None = None,
 ) -> Comparison:  # fmt: skip
     """Fit each implementation in ``impl`` (default: all four) on the same data and score them alike.
 
@@ -44,20 +47,24 @@ def compare(
     sample of NUM_TEST from the same law, drawn with the independent stream ``random_state=[seed, 1]``.
     With ``X`` and ``y``, there is no held-out sample, and no true parameters unless ``true_w`` and
     ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries in the
-    report. ``record_paths`` refits each iterative implementation once more, untimed, to
+    report. X and y may be dask arrays or DataFrames (``runner.scale``): the closed form, the reference and
+    the scores are then computed where the data live, and the iterative implementations fit the data
+    gathered in memory, or ``sample`` rows of it, or are skipped. ``record_paths`` refits each iterative implementation once more, untimed, to
     record its parameters after every step (for plots). Bad settings raise UsageError (a ValueError)
     before anything runs.
     """
     names = [impl] if isinstance(impl, str) else list(impls.NAMES if impl is None else impl)
     checked = check_settings(names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype,
-                             max_seconds=max_seconds)  # fmt: skip
-    num_examples, noise, batch_size, lr, num_epochs, seed, repeats = (checked[key] for key in
-        ("num_examples", "noise", "batch_size", "lr", "num_epochs", "seed", "repeats"))  # fmt: skip
+                             max_seconds=max_seconds, sample=sample)  # fmt: skip
+    num_examples, noise, batch_size, lr, num_epochs, seed, repeats, sample = (checked[key] for key in
+        ("num_examples", "noise", "batch_size", "lr", "num_epochs", "seed", "repeats", "sample"))  # fmt: skip
 
     # Data: the notebook's generator, or the user's arrays.
     feature_names = feature_names or (None if X is None else [str(c) for c in getattr(X, "columns", [])] or None)
     data, noise, data_name = _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_name)
     reference = least_squares_reference(data, noise)
+    # Dask data: the closed form fits them where they live; the others in one process, if at all.
+    local = (data.X, data.y, None) if not is_dask(data.X) else one_process(names, data.X, data.y, sample, seed, dtype)
 
     # Fit and time each implementation, then score it; an error in one is its row's status.
     settings = {"batch_size": batch_size, "lr": lr, "num_epochs": num_epochs, "random_state": seed,
@@ -66,10 +73,15 @@ def compare(
     monitor = Progress(len(names) * (repeats + 1 + record_paths), progress, long_run=data.X.size >= 10**6)
     for name in names:
         estimator, curves[name] = build(name, **settings), {}
+        X_fit, y_fit, where = (data.X, data.y, None) if name in ON_CLUSTER else local
+        if X_fit is None:
+            rows.append({"impl": name, **vars(Scores()), **vars(Timing()), "status": f"skipped: {where}"})
+            monitor.done(name, rows[-1])
+            continue
         try:
-            timing, diverged = fit_and_time(estimator, data.X, data.y, repeats, max_seconds, monitor.tick)
+            timing, diverged = fit_and_time(estimator, X_fit, y_fit, repeats, max_seconds, monitor.tick)
             if record_paths and "record_steps" in estimator.get_params():
-                curves[name] = trace(estimator, data.X, data.y)
+                curves[name] = trace(estimator, X_fit, y_fit)
                 monitor.tick()
         except Exception as exc:  # noqa: BLE001 - one implementation's failure is reported in its row
             message = str(exc).splitlines()[0] if str(exc) else ""
@@ -78,6 +90,7 @@ def compare(
         else:
             scores = score(estimator, data, reference)
             status = f"diverged after epoch {estimator.n_iter_}" if diverged else "ok"
+            status += f" ({where})" if where else ""
             rows.append({"impl": name, **vars(scores), **vars(timing), "status": status})
             curves[name]["loss_curve"] = scores.loss_curve
         monitor.done(name, rows[-1])
@@ -90,6 +103,7 @@ def compare(
         "true_w": data.true_w, "true_b": data.true_b, "noise": noise, "batch_size": batch_size, "lr": lr,
         "num_epochs": num_epochs, "seed": seed, "repeats": repeats, "max_seconds": float(max_seconds), "device": device, "dtype": dtype,
         "data_dtype": str(data.X.dtype), "num_test": None if data.X_test is None else NUM_TEST,
+        "dask": is_dask(data.X), "sample": sample,
     }  # fmt: skip
     return Comparison(config, environment(names, device), reference, rows, curves, (data.X, data.y))
 
@@ -104,7 +118,7 @@ def _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_na
         X, y = synthetic_data(true_w, true_b, num_examples, noise=noise, random_state=seed, dtype=dtype)
         X_test, y_test = synthetic_data(true_w, true_b, NUM_TEST, noise=noise, random_state=[seed, 1], dtype=dtype)
         return Data(X, y, X_test, y_test, true_w, true_b), noise, data_name or "synthetic"
-    X, y = check_arrays(X, y)
+    X, y = dask_arrays(X, y)[:2] if is_dask(X, y) else check_arrays(X, y)
     if (true_w is None) != (true_b is None):
         raise UsageError("give both --true-w and --true-b for data of your own, or neither")
     if true_w is not None and len(true_w) != X.shape[1]:

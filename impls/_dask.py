@@ -25,10 +25,12 @@ def as_arrays(X, y):
     import dask.array as da
 
     names = [str(name) for name in X.columns] if hasattr(X, "columns") else None
-    if hasattr(X, "to_dask_array"):  # a dask DataFrame or Series: the row counts of its partitions are needed
-        X = X.to_dask_array(lengths=True)
+    # A dask DataFrame or Series: the row counts of its partitions are needed. With query planning, the
+    # expression is optimised first, so that the counts are of the partitions the array will have.
+    if hasattr(X, "to_dask_array"):
+        X = (X.optimize() if hasattr(X, "optimize") else X).to_dask_array(lengths=True)
     if hasattr(y, "to_dask_array"):
-        y = y.to_dask_array(lengths=True)
+        y = (y.optimize() if hasattr(y, "optimize") else y).to_dask_array(lengths=True)
     X, y = da.asarray(X), da.asarray(y)
     if X.ndim != 2 or y.ndim != 1:
         raise ValueError(f"X must be 2-D and y 1-D; got {X.ndim}-D X and {y.ndim}-D y.")

@@ -34,7 +34,7 @@ def uses_torch(names) -> bool:
 
 def check_settings(
     names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype, *, seeds_used=1,
-    max_seconds=math.inf,
+    max_seconds=math.inf, sample=None,
 ) -> dict:  # fmt: skip
     """The settings as plain Python numbers (−0 noise as 0), or UsageError for the first bad one.
 
@@ -61,6 +61,7 @@ def check_settings(
         ("--repeats", repeats, is_int(repeats) and repeats >= 1, "an integer >= 1"),
         ("--dtype", dtype, dtype in ("float32", "float64"), "float32 or float64"),
         ("--max-seconds", max_seconds, is_real(max_seconds) and max_seconds > 0, "a number > 0"),
+        ("--sample", sample, sample is None or (is_int(sample) and sample >= 1), "an integer >= 1"),
     ]
     for flag, value, ok, rule in checks:
         if not ok:
@@ -69,7 +70,7 @@ def check_settings(
         check_device(device)
     return {"num_examples": int(num_examples), "noise": float(noise) + 0.0, "batch_size": int(batch_size),
             "lr": float(lr), "num_epochs": int(num_epochs), "seed": int(seed), "repeats": int(repeats),
-            "device": device, "dtype": dtype}  # fmt: skip
+            "device": device, "dtype": dtype, "sample": None if sample is None else int(sample)}  # fmt: skip
 
 
 def check_device(device) -> None:
@@ -110,12 +111,20 @@ def check_truth(true_w, true_b, noise: float, dtype: str) -> tuple[list[float], 
     return weights, bias
 
 
-def check_memory(num_examples: int, num_features: int, num_test: int, dtype: str, names) -> None:
-    """Refuse data that cannot fit: the arrays, plus one shuffled copy per epoch where torch trains."""
+def memory_needed(num_examples: int, num_features: int, num_test: int, dtype: str, names, torch_dtype=None) -> int:
+    """Bytes the runner holds in one process: the arrays in ``dtype`` (training and held-out samples), plus,
+    where torch trains, the data as tensors in ``torch_dtype`` (default ``dtype``) and one shuffled copy per epoch."""
     itemsize = np.dtype(dtype).itemsize
     needed = (num_examples + num_test) * (num_features + 1) * itemsize + 8 * num_examples
     if uses_torch(names):
-        needed += num_examples * (num_features + 1) * itemsize  # the epoch's shuffled copy
+        tensors = 1 if torch_dtype in (None, dtype) else 2  # as_tensor shares the arrays' memory when dtypes agree
+        needed += tensors * num_examples * (num_features + 1) * np.dtype(torch_dtype or dtype).itemsize
+    return needed
+
+
+def check_memory(num_examples: int, num_features: int, num_test: int, dtype: str, names) -> None:
+    """Refuse data that cannot fit: the arrays, plus one shuffled copy per epoch where torch trains."""
+    needed = memory_needed(num_examples, num_features, num_test, dtype, names)
     available = available_memory()
     if available is not None and needed > available:
         raise UsageError(

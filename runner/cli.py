@@ -7,7 +7,10 @@ Every usage error is one line on standard error and exit status 2; any other err
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
+import re
 import sys
 
 import impls
@@ -65,10 +68,17 @@ def parser() -> argparse.ArgumentParser:
     add("--device", default="cpu", help="torch device of the torch implementations (cpu, cuda)")
     add("--dtype", default="float32", choices=["float32", "float64"],
         help="dtype of the synthetic data and of torch's arithmetic")  # fmt: skip
-    add("--data", metavar="FILE", help="fit your own data instead of synthetic data: a CSV with a header row, or a "
-        ".parquet file; needs --target")  # fmt: skip
+    add("--data", metavar="PATH", help="fit your own data instead of synthetic data: a CSV with a header row or a "
+        ".parquet file, or a directory or glob ('dir/*.parquet') of them, read with dask; needs --target")  # fmt: skip
     add("--target", metavar="COLUMN", help="the column of --data to predict")
     add("--features", metavar="A,B,...", help="the columns of --data to predict from (default: all but the target)")
+    add("--scheduler", metavar="WHERE",
+        help="read --data with dask and fit the closed form there: threads (this process; the default for a "
+        "directory or glob), processes (local worker processes on 127.0.0.1) or a running scheduler's "
+        "tcp://host:port (needs the dask extra)")  # fmt: skip
+    add("--sample", type=int, metavar="N",
+        help="with --data read by dask: fit the iterative implementations on a uniform sample of N rows "
+        "(default: all rows if they fit in memory, else they are skipped); scores are over all rows")  # fmt: skip
     add(
         "--plot",
         metavar="PATH.png",
@@ -122,20 +132,75 @@ def run_report(args):
         raise UsageError("--data and --target go together: give the data file and the column to predict")
     if args.features is not None and args.data is None:
         raise UsageError("--features picks columns of --data; give --data and --target too")
+    dask = args.data is not None and (args.scheduler is not None or _many_files(args.data))
+    if (args.scheduler is not None or args.sample is not None) and not dask:
+        raise UsageError("--scheduler and --sample apply to --data read with dask (a directory, a glob, or a file "
+                         "with --scheduler)")  # fmt: skip
     settings = dict(
         num_examples=args.num_examples, noise=args.noise, batch_size=args.batch_size, lr=args.lr,
         num_epochs=args.num_epochs, seed=args.seed, repeats=args.repeats, max_seconds=args.max_seconds,
         device=args.device, dtype=args.dtype,
         record_paths=args.plot is not None, progress=True,
     )  # fmt: skip
+    features = None if args.features is None else [name.strip() for name in args.features.split(",")]
+    if dask:
+        from runner.read import read_dask
+
+        scheduler = args.scheduler or "threads"
+        with dask_scheduler(scheduler):
+            X, y, names, count = read_dask(args.data, args.target, features)
+            name = f"{args.data} ({count} file{'s' * (count > 1)}, dask {scheduler.split('://')[0]})"
+            return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=name,
+                           feature_names=names, sample=args.sample, **settings)  # fmt: skip
     if args.data is not None:
         from runner.read import read_data
 
-        features = None if args.features is None else [name.strip() for name in args.features.split(",")]
         X, y, names = read_data(args.data, args.target, features)
         return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=args.data,
                        feature_names=names, **settings)  # fmt: skip
     return compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
+
+
+def _many_files(path: str) -> bool:
+    from runner.read import many_files
+
+    return many_files(path)
+
+
+@contextlib.contextmanager
+def dask_scheduler(where: str):
+    """Dask's threads in this process, a local cluster of worker processes on 127.0.0.1 (shut down at the
+    end), or the running scheduler at a tcp:// address."""
+    try:
+        import dask
+        import distributed
+    except ImportError:
+        raise UsageError("--data read with dask needs dask: pip install 'dask[dataframe]' distributed (or the "
+                         "package's [dask] extra)") from None  # fmt: skip
+    if where == "threads":
+        with dask.config.set(scheduler="threads"):
+            yield
+    elif where == "processes":
+        environment = dict(os.environ)
+        with (
+            distributed.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                     host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR) as cluster,
+            distributed.Client(cluster),
+        ):  # fmt: skip
+            # The nanny leaves its workers' settings (OMP_NUM_THREADS=1, ...) in this process's environment;
+            # put it back, so that torch, imported here later, uses the threads it would without a cluster.
+            os.environ.clear()
+            os.environ.update(environment)
+            yield
+    elif re.fullmatch(r"(tcp|tls)://\S+:\d+", where):
+        try:
+            client = distributed.Client(where, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"--scheduler {where}: no dask scheduler answered ({exc})") from None
+        with client:
+            yield
+    else:
+        raise UsageError(f"--scheduler must be threads, processes or a scheduler's tcp://host:port; got {where!r}")
 
 
 def run_study(args):

@@ -3,24 +3,85 @@
 pyarrow reads the file (imported only here, only when ``--data`` is given). When it refuses the file or
 a value is missing or not finite, the file is read once more with Python's csv module, only to say
 where: the file's line (blank lines and multi-line quoted fields counted as the file has them) and
-the column.
+the column. A directory or a glob of such files is read lazily with ``dask.dataframe`` (``read_dask``).
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import math
+import os
 
 import numpy as np
 
 from runner.checks import UsageError
 
+PARQUET, CSV = (".parquet", ".pq"), (".csv",)
+
 
 def read_data(path: str, target: str, features: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(X, y, feature names) from a .csv or .parquet file, in float64; every problem a one-line UsageError."""
-    if path.lower().endswith((".parquet", ".pq")):
+    if path.lower().endswith(PARQUET):
         return _read_parquet(path, target, features)
     return read_csv(path, target, features)
+
+
+def many_files(path: str) -> bool:
+    """Whether ``--data`` names a directory or a glob pattern rather than one file."""
+    return os.path.isdir(path) or any(char in path for char in "*?[")
+
+
+def data_files(path: str) -> list[str]:
+    """The files ``path`` names, sorted: a directory's .parquet/.pq or .csv files, a glob's matches, or
+    the one file; all of one format."""
+    if os.path.isdir(path):
+        files = [os.path.join(path, name) for name in os.listdir(path) if name.lower().endswith(PARQUET + CSV)]
+    elif many_files(path):
+        files = [name for name in glob.glob(path) if os.path.isfile(name)]
+    else:
+        files = [path] if os.path.isfile(path) else []
+    if not files:
+        raise UsageError(f"--data {path} names no file (a CSV or Parquet file, a directory of them, or a glob)")
+    if len({name.lower().endswith(PARQUET) for name in files}) > 1:
+        raise UsageError(f"--data {path} mixes Parquet and CSV files; name one kind (a glob such as dir/*.parquet)")
+    return sorted(files)
+
+
+def read_dask(path: str, target: str, features: list[str] | None = None):
+    """(X, y, feature names, number of files): lazy float64 dask arrays of the files ``path`` names.
+
+    The header is checked on the first file; a file that lacks a column, or a value that is not a
+    number, surfaces when the data are read.
+    """
+    import dask.dataframe as dd
+
+    files = data_files(path)
+    parquet = files[0].lower().endswith(PARQUET)
+    if parquet:
+        import pyarrow as pa
+        import pyarrow.parquet
+
+        try:
+            header = pyarrow.parquet.read_schema(files[0]).names
+        except (OSError, pa.ArrowException) as exc:
+            raise UsageError(f"cannot read {files[0]} (--data) as Parquet: {str(exc).splitlines()[0]}") from None
+    else:
+        header = _csv_header(files[0])[0]
+    features = choose_columns(header, target, features, path)
+    columns = [*features, target]
+    if parquet:
+        frame = dd.read_parquet(files, columns=columns)
+    else:
+        frame = dd.read_csv(files, usecols=columns, dtype=dict.fromkeys(columns, "float64"), skipinitialspace=True)
+    for name, dtype in frame.dtypes.items():
+        if dtype.kind not in "biuf":
+            raise UsageError(f"--data {path} column {name!r} holds {dtype}, not numbers")
+    # One array of the features and the target together, so that X and y share their row chunks; with
+    # query planning, optimised first, so that the partitions counted are those the array will have.
+    frame = frame.astype("float64")
+    table = (frame.optimize() if hasattr(frame, "optimize") else frame).to_dask_array(lengths=True)
+    return table[:, :-1], table[:, -1], features, len(files)
 
 
 def choose_columns(header: list[str], target: str, features: list[str] | None, path: str) -> list[str]:

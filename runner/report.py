@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runner.render import number, numbers, render
+from runner.scale import ON_CLUSTER
 
 
 def _ms(seconds):
@@ -74,6 +75,15 @@ class Comparison:
             "in SE: the largest |θ - θ_ls| over w and b in units of its standard error; below ~0.1 the optimisation "
             "error is negligible next to the statistical one",
         ]
+        if c.get("dask"):
+            local = (
+                "all rows gathered in one process" if c["sample"] is None else f"a uniform sample of {c['sample']} rows"
+            )
+            notes.append(
+                f"dask: {', '.join(r['impl'] for r in self.results if r['impl'] in ON_CLUSTER) or 'no implementation'}"
+                f", the reference and every score were computed where the data live, one pass each (times include "
+                f"reading them); the other implementations fit {local}, or were skipped (their status says why)"
+            )
         if c["noise"] is not None:
             notes.append(
                 f"noise floor sigma^2 = {ref['noise_floor_mse']:.3e}; expected |θ_ls - θ| of least squares "

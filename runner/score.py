@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runner.checks import UsageError
+
 
 @dataclass
 class Data:
@@ -45,8 +47,11 @@ SCORE_ROWS = 16384  # rows scored at a time: scratch memory is one float64 block
 
 
 def mse(X, y, coef, intercept) -> float:
-    """Mean squared error (no ½) of the line (coef, intercept) on (X, y): float64 sums over row blocks."""
+    """Mean squared error (no ½) of the line (coef, intercept) on (X, y): float64 sums over row blocks
+    (over dask's chunks, one pass where the data live, for dask arrays)."""
     coef, total = np.asarray(coef, dtype=np.float64), 0.0
+    if not isinstance(X, np.ndarray) and hasattr(X, "dask"):
+        return float((((X @ coef + intercept) - y) ** 2).mean().compute())
     with np.errstate(all="ignore"):
         for start in range(0, len(X), SCORE_ROWS):
             residual = X[start : start + SCORE_ROWS].astype(np.float64) @ coef
@@ -63,7 +68,10 @@ def least_squares_reference(data: Data, noise: float | None) -> dict:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # n <= d + 1: no standard errors, said by "-" in the table
-        fit = NumpyClosedFormRegressor().fit(data.X, data.y)
+        try:
+            fit = NumpyClosedFormRegressor().fit(data.X, data.y)
+        except ValueError as exc:  # dask data are checked as they are read: a NaN or inf shows here
+            raise UsageError(f"the data: {str(exc).splitlines()[0]}") from None
     num_examples, num_features = data.X.shape
     return {
         "coef": fit.coef_.tolist(),

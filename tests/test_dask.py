@@ -15,28 +15,10 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="session")
-def client():
-    """Two in-process workers (no sockets: dask's in-process transport), shut down at the end of the session."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:  # fmt: skip
-        yield client
-
-
 def _data(num_examples=20_000, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((num_examples, 5)) * [1.0, 3.0, 0.5, 2.0, 1.0] + [0.0, 1e6, 3.0, 0.0, -2.0]
     return X, X @ [1.0, 2.0, 3.0, 4.0, 5.0] + 1.0 + rng.standard_normal(num_examples)
-
-
-@pytest.fixture
-def no_gathering(monkeypatch):
-    """Fail if anything turns a whole dask array into a numpy one."""
-
-    def refuse(self, *args, **kwargs):
-        raise AssertionError("X was gathered into one process")
-
-    monkeypatch.setattr(da.Array, "__array__", refuse)
 
 
 def test_dask_arrays_agree_with_the_in_memory_fit(client, no_gathering):

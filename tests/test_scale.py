@@ -1,0 +1,126 @@
+"""The runner on data read by dask: a directory or glob of Parquet or CSV files, on a cluster or in threads.
+
+The closed form, the reference and the scores are computed where the data live; the iterative
+implementations fit the data gathered, a sample, or are skipped when the data would not fit in memory.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from compare import compare, main
+from impls import synthetic_data
+from runner import scale
+
+da = pytest.importorskip("dask.array")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+pacsv = pytest.importorskip("pyarrow.csv")
+
+TRUE_W, TRUE_B = [2.0, -3.4, 1.5], 4.2
+
+
+def _write_parts(folder, X, y, parts, kind="parquet"):
+    """X and y split into ``parts`` files of columns a, b, c and y."""
+    folder.mkdir(exist_ok=True)
+    for i, rows in enumerate(np.array_split(np.arange(len(X)), parts)):
+        columns = {name: X[rows, j] for j, name in enumerate("abc"[: X.shape[1]])} | {"y": y[rows]}
+        if kind == "parquet":
+            pq.write_table(pa.table(columns), folder / f"part{i}.parquet")
+        else:
+            pacsv.write_csv(pa.table(columns), folder / f"part{i}.csv")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def parquet_dir(tmp_path_factory):
+    X, y = synthetic_data(TRUE_W, TRUE_B, 6000, random_state=5, dtype="float64")
+    return _write_parts(tmp_path_factory.mktemp("parquet"), X, y, 4), X, y
+
+
+def _json(*argv):
+    done = run_cli(*argv, "--format", "json", "--repeats", "1")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_a_parquet_directory_on_worker_processes_agrees_with_the_in_memory_run(parquet_dir):
+    folder, X, y = parquet_dir
+    on_cluster = _json("--data", str(folder), "--target", "y", "--scheduler", "processes", "--num-epochs", "1")
+    in_memory = compare(X=X, y=y, repeats=1, num_epochs=1, feature_names=["a", "b", "c"])
+    assert on_cluster["config"]["data"] == f"{folder} (4 files, dask processes)" and on_cluster["config"]["dask"]
+    assert on_cluster["config"]["num_examples"] == 6000 and on_cluster["config"]["feature_names"] == ["a", "b", "c"]
+    # Sums in another order (by file, then a tree): the same numbers to rounding.
+    for key in ["coef", "coef_stderr", "train_mse"]:
+        np.testing.assert_allclose(on_cluster["reference"][key], in_memory.reference[key], rtol=1e-10)
+    for row, expected in zip(on_cluster["results"], in_memory.results, strict=True):
+        assert row["status"] == "ok" and row["impl"] == expected["impl"]
+        np.testing.assert_allclose(row["coef"], expected["coef"], rtol=1e-10)
+        assert row["train_mse"] == pytest.approx(expected["train_mse"], rel=1e-10)
+
+
+def test_a_sample_fits_the_iterative_ones_on_n_rows_and_scores_them_on_all(tmp_path):
+    X, y = synthetic_data(TRUE_W[:2], TRUE_B, 3000, random_state=2, dtype="float64")
+    folder = _write_parts(tmp_path / "csv", X, y, 3, kind="csv")
+    result = _json("--data", str(folder / "*.csv"), "--target", "y", "--sample", "500", "--impl", "torch-scratch",
+                   "--impl", "numpy-closed-form", "--seed", "4")  # fmt: skip
+    scratch, closed = result["results"]
+    assert scratch["status"] == "ok (on a uniform sample of 500 of the 3000 rows)" and closed["status"] == "ok"
+    assert result["config"]["sample"] == 500
+    # Trained on 500 rows, scored on all 3000, as the in-memory scoring of the same line.
+    line = np.asarray(scratch["coef"]) @ X.T + scratch["intercept"]
+    assert scratch["train_mse"] == pytest.approx(np.mean((line - y) ** 2), rel=1e-10)
+    again = _json("--data", str(folder / "*.csv"), "--target", "y", "--sample", "500", "--impl", "torch-scratch",
+                  "--seed", "4")  # fmt: skip
+    assert again["results"][0]["coef"] == scratch["coef"]  # the same seed draws the same rows
+
+
+def test_data_larger_than_memory_skip_the_iterative_ones_with_the_reason(monkeypatch, client, capsys):
+    X, y = synthetic_data(TRUE_W, TRUE_B, 4000, random_state=1, dtype="float64")
+    monkeypatch.setattr(scale, "available_memory", lambda: 10_000)
+    result = compare(X=da.from_array(X, chunks=(1000, 3)), y=da.from_array(y, chunks=1000), repeats=1)
+    rows = {row["impl"]: row for row in result.results}
+    assert rows["numpy-closed-form"]["status"] == "ok"
+    for name in ["torch-concise", "torch-scratch", "sklearn-sgd"]:
+        assert rows[name]["status"].startswith("skipped: data larger than memory (")
+        assert "--sample N" in rows[name]["status"] and rows[name]["coef"] is None
+    assert "skipped: data larger than memory" in result.to_table()
+
+
+def test_the_library_scores_dask_arrays_without_gathering_them(client, no_gathering):
+    X, y = synthetic_data(TRUE_W, TRUE_B, 5000, random_state=3, dtype="float64")
+    result = compare("numpy-closed-form", X=da.from_array(X, chunks=(700, 3)), y=da.from_array(y, chunks=700),
+                     repeats=1)  # fmt: skip
+    expected = compare("numpy-closed-form", X=X, y=y, repeats=1)
+    np.testing.assert_allclose(result.results[0]["coef"], expected.results[0]["coef"], rtol=1e-12)
+    assert result.reference["train_mse"] == pytest.approx(expected.reference["train_mse"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--data", "{good}", "--target", "y", "--sample", "5"], "--scheduler and --sample apply to --data read with"),
+        (["--data", "{folder}", "--target", "y", "--sample", "0"], "--sample must be an integer >= 1; got 0"),
+        (["--data", "{folder}", "--target", "y", "--scheduler", "gpu"], "--scheduler must be threads, processes or"),
+        (["--data", "{empty}", "--target", "y"], "names no file"),
+        (["--data", "{mixed}", "--target", "y"], "mixes Parquet and CSV files"),
+        (["--data", "{folder}", "--target", "z"], "--target 'z' is not a column of"),
+        (["--data", "{holes}", "--target", "y", "--impl", "numpy-closed-form"], "contains NaN or infinity"),
+    ],
+)
+def test_bad_dask_command_lines_exit_2_with_one_line(argv, words, tmp_path, capsys):
+    X, y = synthetic_data(TRUE_W, TRUE_B, 60, dtype="float64")
+    folders = {name: tmp_path / name for name in ["folder", "empty", "mixed", "holes"]}
+    _write_parts(folders["folder"], X, y, 2)
+    folders["empty"].mkdir()
+    _write_parts(_write_parts(folders["mixed"], X, y, 2), X, y, 2, kind="csv")
+    X[7, 1] = np.nan
+    _write_parts(folders["holes"], X, y, 2)
+    good = _write_parts(tmp_path / "one", X[:10], y[:10], 1) / "part0.parquet"
+    argv = [arg.format(good=good, **folders) for arg in argv]
+    assert main([*argv, "--repeats", "1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and words in captured.err
