@@ -89,38 +89,98 @@ def predict(X, coef, intercept: float):
     return X @ coef + intercept
 
 
-def _block_gram(X_block, y_block, x_mean, y_mean, scale, r_inverse):
-    """[ZᵀZ, Zᵀỹ] of one chunk, Z = ((X − x̄)/D) R⁻¹ and ỹ = y − ȳ."""
-    z = ((X_block - x_mean) / scale) @ r_inverse
-    return np.column_stack([z.T @ z, z.T @ (y_block[:, 0] - y_mean)])[None]
+def _block_q(X_block, x_mean, scale, root_n, factors):
+    """This chunk's rows of Q = B R⁻¹, B = [1/√n, (X − x̄)/D], R = Rₖ⋯R₁R₀: solved against each factor
+    in turn, as CholeskyQR forms them (one solve against the product would lose eps·cond(B) of Q's
+    orthogonality)."""
+    q = np.column_stack([np.full(len(X_block), 1 / root_n), (X_block - x_mean) / scale])
+    for R in factors:
+        q = _solve(R, q.T, transposed=True).T
+    return q
 
 
-def cholesky_qr(X, y, system, passes: int = 2):
-    """w and b by shifted CholeskyQR on the centred, equilibrated X (the data are read ``passes`` more times).
+def _solve(R, b, transposed=False):
+    """R⁻¹b (Rᵀ⁻¹b when ``transposed``) for an upper-triangular R."""
+    import scipy.linalg
 
-    X̃ₛ = (X − x̄)/D. The first R is the Cholesky factor of X̃ₛᵀX̃ₛ (from the moments) plus a shift of
-    order eps·n·d, which keeps it positive definite whatever the conditioning; each pass then forms
-    Z = X̃ₛR⁻¹, whose Gram is close to I, and refines R ← chol(ZᵀZ)·R (CholeskyQR2 after the shift).
-    The answer is θₛ = R⁻¹ (Qᵀỹ) with Q = X̃ₛR⁻¹ orthonormal: as accurate as a Householder QR.
-    Returns (w, b, rank, F) with (X̃ᵀX̃)⁻¹ = FFᵀ.
+    return scipy.linalg.solve_triangular(R, b, trans="T" if transposed else "N")
+
+
+def _block_gram(X_block, y_block, x_mean, scale, root_n, factors):
+    """[ZᵀZ, Zᵀy] of one chunk, Z = B R⁻¹."""
+    z = _block_q(X_block, x_mean, scale, root_n, factors)
+    return np.column_stack([z.T @ z, z.T @ y_block[:, 0]])[None]
+
+
+def _block_refinement(X_block, y_block, x_mean, scale, root_n, factors, start, history, constant, coef):
+    """One refinement pass over a chunk: its residual r replayed through the corrections so far, then
+    [g, Qᵀf, Σr²] of this step, with f = y − c − X̃w − r and g = −Bᵀr, in extended precision (np.longdouble)."""
+    ext = np.longdouble
+    q = _block_q(X_block, x_mean, scale, root_n, factors)
+    centred, y_ext = X_block.astype(ext) - x_mean.astype(ext), y_block[:, 0].astype(ext)
+
+    def f(constant, coef, residual):
+        return np.asarray((y_ext - constant) - centred @ coef - residual, dtype=np.float64)
+
+    residual = (y_block[:, 0] - q @ start).astype(ext)  # the first solve's residual, y − QQᵀy
+    for step_constant, step_coef, h, qf in history:  # δr = Qh + (f − Q Qᵀf), as every earlier step applied it
+        residual += (q @ h + (f(step_constant, step_coef, residual) - q @ qf)).astype(ext)
+    # g stays in extended precision until summed over all chunks: each chunk's part is of the size of
+    # X̃ᵀr over its rows, while their sum, Bᵀr over all rows, is nearly zero.
+    g = -np.append(residual.sum() / ext(root_n), (centred.T @ residual) / scale)
+    return np.concatenate([g, q.T @ f(constant, coef, residual), [residual @ residual]])[None]
+
+
+def qr_refined(X, y, system, passes: int = 2, refinements: int = 2):
+    """w and b on ill-conditioned data: a QR of B = [1/√n, (X − x̄)/D] by shifted CholeskyQR, then Björck's
+    refinement of the augmented system, as the in-memory fit does with a Householder QR.
+
+    The first R is the Cholesky factor of BᵀB (from the moments) plus a shift of order eps·n·d, which keeps
+    it positive definite whatever the conditioning; each of ``passes`` then forms Z = BR⁻¹, whose Gram is
+    close to I, and refines R ← chol(ZᵀZ)·R (CholeskyQR2 after the shift): Q = BR⁻¹ is then orthonormal
+    to working precision and is recomputed from each chunk where needed, never stored. Each refinement
+    solves [[I, B], [Bᵀ, 0]] [δr; δφ] = [f; g] through B = QR, with f and g from the data in extended
+    precision; the residual r, which the method keeps beside φ, is replayed chunk by chunk from the small
+    vectors of each step, so nothing of length n is stored either. Returns (w, b, rank, F, RSS) with
+    (X̃ᵀX̃)⁻¹ = FFᵀ.
     """
     import scipy.linalg
     from dask.array import map_blocks
 
     n, d = int(system.n), system.d
-    eps = np.finfo(np.float64).eps
+    root_n, eps = np.sqrt(n), np.finfo(np.float64).eps
     scale = np.sqrt(np.diag(system.gram))
     scale[scale == 0] = 1.0
-    gram = system.gram / np.outer(scale, scale)
-    R = scipy.linalg.cholesky(gram + 11 * (n * d + d * (d + 1)) * eps * np.trace(gram) * np.eye(d))
+    gram = np.eye(d + 1)
+    gram[1:, 1:] = system.gram / np.outer(scale, scale)  # the constant column is orthogonal to the centred ones
+    factors = [scipy.linalg.cholesky(gram + 11 * ((n + 1) * (d + 1) + (d + 1) * (d + 2)) * eps * np.trace(gram)
+                                     * np.eye(d + 1))]  # fmt: skip
+    per_chunk = {"new_axis": [2], "dtype": np.float64}
     for _ in range(passes):
-        r_inverse = scipy.linalg.solve_triangular(R, np.eye(d))
-        per_chunk = map_blocks(_block_gram, X, y[:, None], system.x_mean, system.y_mean, scale, r_inverse,
-                               new_axis=[2], dtype=np.float64, chunks=((1,) * X.numblocks[0], (d,), (d + 1,)))  # fmt: skip
-        sums = per_chunk.sum(axis=0).compute()
-        R_step = scipy.linalg.cholesky(sums[:, :d])
-        qty = scipy.linalg.solve_triangular(R_step, sums[:, d], trans="T")
-        R = R_step @ R
-    coef = scipy.linalg.solve_triangular(R, qty) / scale
-    factor = scipy.linalg.solve_triangular(R, np.eye(d)) / scale[:, None]
-    return coef, system.intercept(coef, system.y_rest - system.x_rest @ coef), d, factor
+        sums = map_blocks(_block_gram, X, y[:, None], system.x_mean, scale, root_n, factors,
+                          chunks=((1,) * X.numblocks[0], (d + 1,), (d + 2,)), **per_chunk).sum(axis=0).compute()  # fmt: skip
+        factors.append(scipy.linalg.cholesky(sums[:, : d + 1]))
+        start = _solve(factors[-1], sums[:, d + 1], transposed=True)  # Qᵀy for the new Q
+
+    def solve(b, transposed=False):  # R⁻¹b or R⁻ᵀb, factor by factor
+        for R in factors if transposed else factors[::-1]:
+            b = _solve(R, b, transposed)
+        return b
+
+    def parameters(phi):  # B's coordinates φ = (√n·c, D·w) to (c, w), in extended precision
+        return np.longdouble(phi[0]) / np.longdouble(root_n), phi[1:].astype(np.longdouble) / scale
+
+    constant, coef = parameters(solve(start))
+    history = []
+    for _ in range(refinements):
+        sums = map_blocks(_block_refinement, X, y[:, None], system.x_mean, scale, root_n, factors, start, history,
+                          constant, coef, dtype=np.longdouble,
+                          chunks=((1,) * X.numblocks[0], (2 * d + 3,))).sum(axis=0).compute()  # fmt: skip
+        g, qf, rss = (np.asarray(part, dtype=np.float64) for part in (sums[: d + 1], sums[d + 1 : 2 * d + 2], sums[-1]))
+        h = solve(g, transposed=True)
+        history.append((constant, coef, h, qf))
+        delta_constant, delta_coef = parameters(solve(qf - h))
+        constant, coef = constant + delta_constant, coef + delta_coef
+    intercept = float(constant - system.x_mean.astype(np.longdouble) @ coef)
+    r_inverse = solve(np.eye(d + 1))
+    return np.asarray(coef, dtype=np.float64), intercept, d, r_inverse[1:] / scale[:, None], rss

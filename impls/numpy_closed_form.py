@@ -205,7 +205,8 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
 
     def _fit_dask(self, X, y):
         """The same closed form on dask arrays or DataFrames, without gathering X: one pass for the moments,
-        one for the residuals (RSS and refinement); on ill-conditioned data, shifted CholeskyQR instead."""
+        one for the residuals (RSS and refinement) where the in-memory fit makes one; on ill-conditioned
+        data, the in-memory fit's QR and refinement, with the QR by shifted CholeskyQR (``_dask.qr_refined``)."""
         X, y, names = _dask.as_arrays(X, y)
         x_shift, y_shift = _shifts(*_dask.first_block(X, y))
         moments = _dask.moments(X, y, x_shift, y_shift)
@@ -216,15 +217,17 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
         if system.condition() <= MAX_CONDITION:
             coef = system.solve()
             offset = system.y_rest - system.x_rest @ coef
-            rss, sum_r, xtr = _dask.residual_sums(X, y, coef, offset, system, extended)
-            delta_w, delta_offset = system.correction(sum_r, xtr)
-            coef, offset = coef.astype(np.longdouble) + delta_w, offset + delta_offset
-            coef, intercept = coef.astype(np.float64), system.intercept(coef, offset)
+            rss = system.rss(coef)
+            if extended or system.condition() > REFINE_CONDITION or EPS * system.tss > 1e-12 * rss:
+                # The in-memory fit's rule: refine against the residuals, one more pass over the chunks.
+                rss, sum_r, xtr = _dask.residual_sums(X, y, coef, offset, system, extended)
+                delta_w, delta_offset = system.correction(sum_r, xtr)
+                coef, offset = coef.astype(np.longdouble) + delta_w, offset + delta_offset
+            coef, intercept = np.asarray(coef, dtype=np.float64), system.intercept(coef, offset)
             solver, rank, factor = "normal-equations", system.d, system.inverse_factor()
         else:
-            coef, intercept, rank, factor = _dask.cholesky_qr(X, y, system)
-            offset = intercept - system.y_shift + system.x_shift @ coef
-            rss, solver = _dask.residual_sums(X, y, coef, offset, system, extended)[0], "cholesky-qr"
+            coef, intercept, rank, factor, rss = _dask.qr_refined(X, y, system)
+            solver = "cholesky-qr"
         self.n_features_in_ = system.d
         if names is not None and all(isinstance(name, str) for name in names):
             self.feature_names_in_ = np.asarray(names, dtype=object)

@@ -46,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     add("--seed", type=int, default=0, help="seeds the data, the initial weights and the minibatch order")
     add("--dtype", default="float32", choices=["float32", "float64"], help="torch's arithmetic")
     add("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: one GPU per rank, by its local rank")
+    add("--warm-up", action="store_true", help="fit once untimed first, so that the time is not of first-call costs")
     add("--record-steps", action="store_true", help="also write the parameters after every step to --output")
     add("--output", metavar="PATH.json", help="rank 0 writes the fit here as JSON")
     return top
@@ -69,6 +70,8 @@ def fit_on_rank(args, rank: int, world_size: int, local_rank: int) -> dict | Non
     if args.impl == "torch-concise":
         params["reduction"] = args.reduction
     estimator = implementation(args.impl)(**params)
+    if args.warm_up:
+        estimator.fit(X, y)
     dist.barrier()
     start = time.perf_counter()
     estimator.fit(X, y)
@@ -148,8 +151,10 @@ def main() -> int:
 
 def _spawned(rank: int, argv, world_size: int, port: int) -> None:
     """One spawned rank: the store's client on 127.0.0.1, then ``run``."""
+    import torch
     import torch.distributed as dist
 
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))  # the ranks share the machine's cores
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo" if sys.platform.startswith("linux") else "lo0")
     store = dist.TCPStore("127.0.0.1", port, world_size, is_master=False, timeout=TIMEOUT)
     run(argv, rank, world_size, rank, store=store, show=False)
