@@ -62,6 +62,8 @@ def compare(
     # Data: the notebook's generator, or the user's arrays.
     feature_names = feature_names or (None if X is None else [str(c) for c in getattr(X, "columns", [])] or None)
     data, noise, data_name = _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_name)
+    if sample is not None and not is_dask(data.X):
+        raise UsageError("--sample applies to data in dask arrays or DataFrames (--data DIR, or --scheduler)")
     reference = least_squares_reference(data, noise)
     # Dask data: the closed form fits them where they live; the others in one process, if at all.
     local = (data.X, data.y, None) if not is_dask(data.X) else one_process(names, data.X, data.y, sample, seed, dtype)

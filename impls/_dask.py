@@ -44,7 +44,8 @@ def first_block(X, y):
     """The first row chunk of X and y, computed (for the shifts that keep the centring exact)."""
     import dask
 
-    return dask.compute(X.blocks[0], y.blocks[0])
+    rows = X.chunks[0][0]
+    return dask.compute(X[:rows], y[:rows])
 
 
 def _block_moments(X_block, y_block, x_shift, y_shift):
@@ -83,10 +84,15 @@ def residual_sums(X, y, coef, offset, system, extended: bool):
     return sums[0], sums[1], sums[2:]
 
 
+def _block_predict(X_block, coef, intercept):
+    return X_block @ coef + intercept
+
+
 def predict(X, coef, intercept: float):
-    """X @ coef + intercept, lazily: a dask array in, a dask array out."""
+    """X @ coef + intercept, lazily, one task per chunk: a dask array in, a dask array out."""
     X = X.to_dask_array(lengths=True) if hasattr(X, "to_dask_array") else X
-    return X @ coef + intercept
+    X = X.rechunk({1: -1})
+    return X.map_blocks(_block_predict, coef, intercept, drop_axis=1, dtype=np.float64)
 
 
 def _block_q(X_block, x_mean, scale, root_n, factors):

@@ -93,10 +93,6 @@ def fit_on_rank(args, rank: int, world_size: int, local_rank: int) -> dict | Non
 
 
 def _shard_sizes(batch_size: int, world_size: int) -> list[int]:
-    return [batch_size // world_size + (rank < batch_size % world_size) for rank in range(world_size)]
-
-
-def _shard_sizes(batch_size: int, world_size: int) -> list[int]:
     """The lengths of the shards of a full global batch, as ``impls._distributed.shard`` cuts it."""
     return [batch_size // world_size + (rank < batch_size % world_size) for rank in range(world_size)]
 
@@ -141,11 +137,17 @@ def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: boo
 def main() -> int:
     """The entry under torchrun: rank, world size and rendezvous come from its environment."""
     environ = os.environ
+    parser().parse_args()  # --help, and a bad flag's usage error, before anything else
     if "RANK" not in environ:
         print("python -m runner.distributed: error: run it under torchrun (torchrun --nproc-per-node 2 -m "
               "runner.distributed ...), or call runner.distributed.spawn from Python", file=sys.stderr)  # fmt: skip
         return 2
-    run(sys.argv[1:], int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
+    try:
+        run(sys.argv[1:], int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
+    except ValueError as exc:  # a bad setting, which every rank meets alike: one line, from rank 0
+        if environ["RANK"] == "0":
+            print(f"python -m runner.distributed: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -51,7 +51,9 @@ def mse(X, y, coef, intercept) -> float:
     (over dask's chunks, one pass where the data live, for dask arrays)."""
     coef, total = np.asarray(coef, dtype=np.float64), 0.0
     if not isinstance(X, np.ndarray) and hasattr(X, "dask"):
-        return float((((X @ coef + intercept) - y) ** 2).mean().compute())
+        from impls._dask import predict
+
+        return float(((predict(X, coef, intercept) - y) ** 2).mean().compute())
     with np.errstate(all="ignore"):
         for start in range(0, len(X), SCORE_ROWS):
             residual = X[start : start + SCORE_ROWS].astype(np.float64) @ coef

@@ -42,3 +42,13 @@ def test_cuda_check_says_in_one_line_that_it_needs_a_gpu():
     done = _run("cuda_check.py")
     assert done.returncode == 2
     assert done.stderr == "cuda_check.py: no CUDA GPU is available here; run it on a machine with one\n"
+
+
+@pytest.mark.slow
+def test_scale_out_times_dask_from_parquet_files_against_pyarrow():
+    done = _run("scale_out.py", "--quick", "--only", "closed-form")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("closed form, 200,000 x 20 float64 in 4 Parquet files")
+    assert "files to coefficients" in lines[1] and "ratio" in lines[1]
+    assert sum(line.lstrip().startswith("worker ") for line in lines) == 2  # one peak per worker

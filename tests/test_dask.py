@@ -1,6 +1,7 @@
 """The closed form on dask arrays and DataFrames: on a LocalCluster bound to 127.0.0.1, without gathering X."""
 
 import os
+import subprocess
 import sys
 import warnings
 
@@ -80,3 +81,21 @@ def test_worker_processes_import_the_per_chunk_functions():
                                   dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster):  # fmt: skip
         fitted = NumpyClosedFormRegressor().fit(da.from_array(X, chunks=(1000, 5)), da.from_array(y, chunks=1000))
     np.testing.assert_allclose(fitted.coef_, NumpyClosedFormRegressor().fit(X, y).coef_, rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_dask_arrays_with_query_planning_fit_predict_and_score():
+    """dask's array query planning (array-expr) is chosen when dask.array is first imported: a fresh process."""
+    script = (
+        "import dask.array as da, numpy as np; from compare import compare; from impls import NumpyClosedFormRegressor\n"
+        "assert 'array_expr' in type(da.ones(2)).__module__\n"
+        "rng = np.random.default_rng(0); X = rng.standard_normal((3000, 3)); y = X @ [1.0, 2.0, 3.0] + 1.0\n"
+        "X_d, y_d = da.from_array(X, chunks=(700, 3)), da.from_array(y, chunks=700)\n"
+        "fitted = NumpyClosedFormRegressor().fit(X_d, y_d)\n"
+        "np.testing.assert_allclose(fitted.coef_, NumpyClosedFormRegressor().fit(X, y).coef_, rtol=1e-12)\n"
+        "np.testing.assert_allclose(fitted.predict(X_d).compute(), X @ fitted.coef_ + fitted.intercept_, rtol=1e-12)\n"
+        "assert compare('numpy-closed-form', X=X_d, y=y_d, repeats=1).results[0]['status'] == 'ok'\n"
+    )
+    env = {**os.environ, "DASK_ARRAY__QUERY_PLANNING": "True"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -124,3 +124,9 @@ def test_bad_dask_command_lines_exit_2_with_one_line(argv, words, tmp_path, caps
     assert main([*argv, "--repeats", "1"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and words in captured.err
+
+
+def test_the_library_refuses_a_sample_of_data_already_in_memory():
+    X, y = synthetic_data(TRUE_W, TRUE_B, 50, dtype="float64")
+    with pytest.raises(ValueError, match="--sample applies to data in dask arrays"):
+        compare("numpy-closed-form", X=X, y=y, sample=10)
