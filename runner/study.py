@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from impls import NAMES, DivergenceWarning, implementation, synthetic_data
+from impls._dask import is_dask
 from impls.numpy_closed_form import BLOCK_ROWS, block_moments
 from runner.fit import build
 from runner.render import cell, render
@@ -61,12 +62,17 @@ def path_mse(X, y, path) -> np.ndarray:
     """Training MSE (no ½) at each row of ``path``, a (steps, d + 1) array of (w, b).
 
     From the (d+2)×(d+2) moments M of Z = [X, 1, y]: with v = (w, b, −1), n·MSE = vᵀMv. Memory is
-    O(d² + steps) whatever n and however many points are asked for (a whole contour grid, say).
+    O(d² + steps) whatever n and however many points are asked for (a whole contour grid, say); dask
+    arrays are reduced to M where they live.
     """
-    X, y = np.asarray(X), np.asarray(y)
-    moments = sum(
-        block_moments(X[i : i + BLOCK_ROWS], y[i : i + BLOCK_ROWS], None, 0.0) for i in range(0, len(X), BLOCK_ROWS)
-    )
+    if is_dask(X):  # one pass where the data live
+        from impls._dask import moments as dask_moments
+
+        moments = dask_moments(X, y, None, 0.0)
+    else:
+        X, y = np.asarray(X), np.asarray(y)
+        moments = sum(block_moments(X[i : i + BLOCK_ROWS], y[i : i + BLOCK_ROWS], None, 0.0)
+                      for i in range(0, len(X), BLOCK_ROWS))  # fmt: skip
     v = np.column_stack([np.asarray(path, dtype=np.float64), -np.ones(len(path))])
     with np.errstate(all="ignore"):
         return np.maximum(np.einsum("ij,jk,ik->i", v, moments, v) / len(X), 0.0)

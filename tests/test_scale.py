@@ -130,3 +130,18 @@ def test_the_library_refuses_a_sample_of_data_already_in_memory():
     X, y = synthetic_data(TRUE_W, TRUE_B, 50, dtype="float64")
     with pytest.raises(ValueError, match="--sample applies to data in dask arrays"):
         compare("numpy-closed-form", X=X, y=y, sample=10)
+
+
+def test_the_plot_of_dask_data_reads_the_moments_where_the_data_live(client, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from runner import plot
+
+    X, y = synthetic_data(TRUE_W[:2], TRUE_B, 3000, random_state=6, dtype="float64")
+    result = compare(["torch-scratch", "numpy-closed-form"], X=da.from_array(X, chunks=(700, 2)),
+                     y=da.from_array(y, chunks=700), repeats=1, record_paths=True)  # fmt: skip
+    monkeypatch.setattr(da.Array, "__array__", lambda self, *args, **kwargs: pytest.fail("X was gathered"))
+    figure = plot.draw_comparison(result)
+    in_memory = plot.draw_comparison(compare(["torch-scratch", "numpy-closed-form"], X=X, y=y, repeats=1,
+                                             record_paths=True))  # fmt: skip
+    loss_lines = [figure.axes[0].lines[0].get_ydata(), in_memory.axes[0].lines[0].get_ydata()]
+    np.testing.assert_allclose(*loss_lines, rtol=1e-9)
