@@ -62,11 +62,12 @@ def compare(
     # Data: the notebook's generator, or the user's arrays.
     feature_names = feature_names or (None if X is None else [str(c) for c in getattr(X, "columns", [])] or None)
     data, noise, data_name = _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_name)
-    if sample is not None and not is_dask(data.X):
+    on_dask = is_dask(data.X)
+    if sample is not None and not on_dask:
         raise UsageError("--sample applies to data in dask arrays or DataFrames (--data DIR, or --scheduler)")
     reference = least_squares_reference(data, noise)
     # Dask data: the closed form fits them where they live; the others in one process, if at all.
-    local = (data.X, data.y, None) if not is_dask(data.X) else one_process(names, data.X, data.y, sample, seed, dtype)
+    local = one_process(names, data.X, data.y, sample, seed, dtype) if on_dask else (data.X, data.y, None)
 
     # Fit and time each implementation, then score it; an error in one is its row's status.
     settings = {"batch_size": batch_size, "lr": lr, "num_epochs": num_epochs, "random_state": seed,
@@ -105,7 +106,7 @@ def compare(
         "true_w": data.true_w, "true_b": data.true_b, "noise": noise, "batch_size": batch_size, "lr": lr,
         "num_epochs": num_epochs, "seed": seed, "repeats": repeats, "max_seconds": float(max_seconds), "device": device, "dtype": dtype,
         "data_dtype": str(data.X.dtype), "num_test": None if data.X_test is None else NUM_TEST,
-        "dask": is_dask(data.X), "sample": sample,
+        "dask": on_dask, "sample": sample,
     }  # fmt: skip
     return Comparison(config, environment(names, device), reference, rows, curves, (data.X, data.y))
 

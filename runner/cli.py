@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import re
 import sys
@@ -16,6 +15,7 @@ import sys
 import impls
 from runner.checks import UsageError, check_settings
 from runner.files import check_output, staged_outputs, write_text, write_utf8
+from runner.read import many_files
 from runner.render import FORMATS
 
 
@@ -99,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
     add("--batch-size", type=int, default=10, help="minibatch size B")
     add("--lr", type=float, default=0.03, help="the notebook's learning rate a (MSE averaged over the batch)")
     add("--num-epochs", type=int, default=3, help="passes over the data")
-    add("--distributed", type=int, nargs="?", const=2, default=1, metavar="W",
+    add("--distributed", type=int, nargs="?", const=2, metavar="W",
         help="add the data-parallel pairs: each torch implementation on W ranks (default 2) that this command "
         "spawns (torch.distributed, gloo, 127.0.0.1) vs one process with the same global batch")  # fmt: skip
     add("--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)")
@@ -132,7 +132,7 @@ def run_report(args):
         raise UsageError("--data and --target go together: give the data file and the column to predict")
     if args.features is not None and args.data is None:
         raise UsageError("--features picks columns of --data; give --data and --target too")
-    dask = args.data is not None and (args.scheduler is not None or _many_files(args.data))
+    dask = args.data is not None and (args.scheduler is not None or many_files(args.data))
     if (args.scheduler is not None or args.sample is not None) and not dask:
         raise UsageError("--scheduler and --sample apply to --data read with dask (a directory, a glob, or a file "
                          "with --scheduler)")  # fmt: skip
@@ -161,16 +161,12 @@ def run_report(args):
     return compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
 
 
-def _many_files(path: str) -> bool:
-    from runner.read import many_files
-
-    return many_files(path)
-
-
 @contextlib.contextmanager
 def dask_scheduler(where: str):
     """Dask's threads in this process, a local cluster of worker processes on 127.0.0.1 (shut down at the
     end), or the running scheduler at a tcp:// address."""
+    import logging
+
     try:
         import dask
         import distributed
@@ -210,10 +206,10 @@ def run_study(args):
     if args.command == "equivalences":
         check_settings(["numpy-closed-form"], args.num_examples, 0.01, args.batch_size, args.lr, args.num_epochs,
                        args.seed, 1, "cpu", "float32")  # fmt: skip
-        if not 1 <= args.distributed <= 64:
+        if args.distributed is not None and not 2 <= args.distributed <= 64:
             raise UsageError(f"--distributed must be a number of ranks from 2 to 64; got {args.distributed}")
         return study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
-                                  num_epochs=args.num_epochs, seed=args.seed, world_size=args.distributed)  # fmt: skip
+                                  num_epochs=args.num_epochs, seed=args.seed, world_size=args.distributed or 1)  # fmt: skip
     seeds_used = 5 if args.kind == "data-size" else 1
     check_settings(
         ["numpy-closed-form"], 1000, 0.01, 10, 0.03, 3, args.seed, 1, "cpu", "float32", seeds_used=seeds_used

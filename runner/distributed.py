@@ -52,11 +52,11 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def fit_on_rank(args, rank: int, world_size: int, local_rank: int) -> dict | None:
-    """Fit ``args.impl`` with ``distributed=True`` in this rank; rank 0 returns the fit as a dict."""
-    import torch.distributed as dist
-
+def prepare(args, local_rank: int):
+    """The data and the estimator, ``distributed=True``, its settings checked: before joining the group,
+    so that a bad setting or file is one error in every rank, not a rank waiting for the others."""
     from impls import implementation, synthetic_data
+    from impls._base import validate_hyperparameters
 
     if args.data is not None:
         from runner.read import read_data
@@ -70,6 +70,14 @@ def fit_on_rank(args, rank: int, world_size: int, local_rank: int) -> dict | Non
     if args.impl == "torch-concise":
         params["reduction"] = args.reduction
     estimator = implementation(args.impl)(**params)
+    validate_hyperparameters(estimator)
+    return estimator, X, y
+
+
+def fit_on_rank(args, estimator, X, y, rank: int, world_size: int) -> dict | None:
+    """Fit ``estimator`` in this rank (after an untimed fit with ``--warm-up``); rank 0 returns the fit as a dict."""
+    import torch.distributed as dist
+
     if args.warm_up:
         estimator.fit(X, y)
     dist.barrier()
@@ -81,7 +89,7 @@ def fit_on_rank(args, rank: int, world_size: int, local_rank: int) -> dict | Non
         return None
     result = {
         "impl": args.impl, "world_size": world_size, "backend": dist.get_backend(), "num_examples": len(X),
-        "batch_size": args.batch_size, "shard_sizes": _shard_sizes(args.batch_size, world_size),
+        "batch_size": args.batch_size, "shard_sizes": shard_sizes(args.batch_size, world_size),
         "coef": estimator.coef_.tolist(), "intercept": estimator.intercept_, "loss_curve": estimator.loss_curve_,
         "n_iter": estimator.n_iter_, "n_steps": estimator.n_steps_, "diverged": estimator.diverged_,
         "fit_seconds": seconds, "seconds_per_epoch": seconds / max(estimator.n_iter_, 1),
@@ -92,8 +100,8 @@ def fit_on_rank(args, rank: int, world_size: int, local_rank: int) -> dict | Non
     return result
 
 
-def _shard_sizes(batch_size: int, world_size: int) -> list[int]:
-    """The lengths of the shards of a full global batch, as ``impls._distributed.shard`` cuts it."""
+def shard_sizes(batch_size: int, world_size: int) -> list[int]:
+    """The lengths of the W shards of a batch of ``batch_size`` examples, as ``impls._distributed.shard`` cuts it."""
     return [batch_size // world_size + (rank < batch_size % world_size) for rank in range(world_size)]
 
 
@@ -113,6 +121,7 @@ def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: boo
     args = parser().parse_args(argv)
     if (args.data is None) != (args.target is None):
         parser().error("--data and --target go together")
+    estimator, X, y = prepare(args, local_rank)
     backend = "nccl" if args.device == "cuda" else "gloo"
     if args.device == "cuda":
         import torch
@@ -121,7 +130,7 @@ def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: boo
     dist.init_process_group(backend, store=store, rank=rank if store else -1, world_size=world_size if store else -1,
                             timeout=TIMEOUT)  # fmt: skip
     try:
-        result = fit_on_rank(args, rank, world_size, local_rank)
+        result = fit_on_rank(args, estimator, X, y, rank, world_size)
     finally:
         dist.destroy_process_group()
     if result is not None:

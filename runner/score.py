@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from impls._dask import is_dask, predict
 from runner.checks import UsageError
 
 
@@ -50,9 +51,7 @@ def mse(X, y, coef, intercept) -> float:
     """Mean squared error (no ½) of the line (coef, intercept) on (X, y): float64 sums over row blocks
     (over dask's chunks, one pass where the data live, for dask arrays)."""
     coef, total = np.asarray(coef, dtype=np.float64), 0.0
-    if not isinstance(X, np.ndarray) and hasattr(X, "dask"):
-        from impls._dask import predict
-
+    if is_dask(X):
         return float(((predict(X, coef, intercept) - y) ** 2).mean().compute())
     with np.errstate(all="ignore"):
         for start in range(0, len(X), SCORE_ROWS):

@@ -180,9 +180,11 @@ def equivalences(
         specs, uneven = specs[:4], None
         remarks.append("pairs about an uneven last batch are left out: with batches of 1 every batch is full")
     if world_size > 1:
-        shards = "/".join(str(len(part)) for part in np.array_split(np.arange(B), world_size))
+        from runner.distributed import shard_sizes
+
+        shards = "/".join(map(str, shard_sizes(B, world_size)))
         X_d, y_d, n_d = (X, y, num_examples) if uneven is None else (X_uneven, y_uneven, uneven)
-        last = "/".join(str(len(part)) for part in np.array_split(np.arange(n_d % B or B), world_size))
+        last = "/".join(map(str, shard_sizes(n_d % B or B, world_size)))
         specs += [
             (
                 f"{n_d} examples: {world_size} ranks × shards of {shards} (DDP, torch-concise)  vs  one process × "

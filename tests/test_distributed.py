@@ -47,10 +47,12 @@ def test_an_empty_shard_and_the_sum_loss_keep_the_steps_of_one_process():
 
 
 def test_the_command_line_adds_the_pairs_only_when_asked(tmp_path):
-    out = run_cli("equivalences", "--distributed", "1", "--num-epochs", "1", "--format", "json")
-    assert out.returncode == 0 and "ranks" not in out.stdout
-    bad = run_cli("equivalences", "--distributed", "0")
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--distributed must be" in bad.stderr
+    out = run_cli("equivalences", "--num-epochs", "1", "--format", "json")
+    assert out.returncode == 0 and "ranks" not in out.stdout and "world_size" not in out.stdout
+    for ranks in ["1", "65"]:
+        bad = run_cli("equivalences", "--distributed", ranks)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+        assert f"--distributed must be a number of ranks from 2 to 64; got {ranks}" in bad.stderr
 
 
 @pytest.mark.parametrize("cls", [TorchConciseRegressor, TorchScratchRegressor])
@@ -59,6 +61,15 @@ def test_distributed_without_a_process_group_says_how_to_start_one(cls):
     with pytest.raises(ValueError, match=r"distributed=True\) must be fitted in every rank .* torchrun"):
         cls(distributed=True).fit(X, y)
     assert cls().fit(X, y).n_iter_ == 3  # and without it, the one-process fit
+
+
+def test_a_bad_setting_under_torchrun_is_one_line_before_any_rank_joins():
+    # RANK and WORLD_SIZE as torchrun sets them, but no rendezvous: the setting is refused before joining.
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
+    out = subprocess.run([sys.executable, "-m", "runner.distributed", "--lr", "-1"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("python -m runner.distributed: error: The 'lr' parameter of TorchConciseRegressor")
 
 
 def test_the_module_outside_torchrun_exits_2_with_the_recipe():

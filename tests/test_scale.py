@@ -145,3 +145,16 @@ def test_the_plot_of_dask_data_reads_the_moments_where_the_data_live(client, mon
                                              record_paths=True))  # fmt: skip
     loss_lines = [figure.axes[0].lines[0].get_ydata(), in_memory.axes[0].lines[0].get_ydata()]
     np.testing.assert_allclose(*loss_lines, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_a_scheduler_address_where_none_answers_exits_2_with_one_line(parquet_dir, capsys):
+    import socket
+
+    with socket.socket() as probe:  # a port free on 127.0.0.1, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    assert main(["--data", str(parquet_dir[0]), "--target", "y", "--scheduler", address, "--repeats", "1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert f"--scheduler {address}: no dask scheduler answered" in captured.err
