@@ -14,7 +14,7 @@ import sys
 
 import impls
 from runner.checks import UsageError, check_settings
-from runner.files import check_output, staged_outputs, write_text, write_utf8
+from runner.files import check_not_input, check_output, staged_outputs, write_text, write_utf8
 from runner.read import many_files
 from runner.render import FORMATS
 
@@ -224,8 +224,9 @@ def run_study(args):
 def run(args) -> int:
     """Check every output before any work, compute, then write all the outputs together."""
     to_file = args.output not in (None, "-")
-    check_output(args.output if to_file else None, "--output")
-    check_output(args.plot, "--plot")
+    for path, flag in [(args.output if to_file else None, "--output"), (args.plot, "--plot")]:
+        check_output(path, flag)
+        check_not_input(path, flag, args.data)
     if args.plot is not None:
         _check_can_plot(args.plot)
         if to_file and os.path.abspath(args.plot) == os.path.abspath(args.output):

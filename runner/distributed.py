@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from runner.files import check_not_input, check_output
+
 NAMES = ("torch-concise", "torch-scratch")
 TIMEOUT = datetime.timedelta(seconds=120)  # how long a rank waits for the others before giving up
 
@@ -50,6 +52,17 @@ def parser() -> argparse.ArgumentParser:
     add("--record-steps", action="store_true", help="also write the parameters after every step to --output")
     add("--output", metavar="PATH.json", help="rank 0 writes the fit here as JSON")
     return top
+
+
+def checked_args(argv):
+    """The flags, with the checks that need no data: ``--data`` with ``--target``, and ``--output`` checked as
+    compare.py checks it (a regular file we can replace, never an input)."""
+    args = parser().parse_args(argv)
+    if (args.data is None) != (args.target is None):
+        parser().error("--data and --target go together")
+    check_output(args.output, "--output")
+    check_not_input(args.output, "--output", args.data)
+    return args
 
 
 def prepare(args, local_rank: int):
@@ -118,9 +131,7 @@ def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: boo
     (printed unless not ``show``, and written to ``--output``)."""
     import torch.distributed as dist
 
-    args = parser().parse_args(argv)
-    if (args.data is None) != (args.target is None):
-        parser().error("--data and --target go together")
+    args = checked_args(argv)
     estimator, X, y = prepare(args, local_rank)
     backend = "nccl" if args.device == "cuda" else "gloo"
     if args.device == "cuda":
@@ -146,7 +157,11 @@ def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: boo
 def main() -> int:
     """The entry under torchrun: rank, world size and rendezvous come from its environment."""
     environ = os.environ
-    parser().parse_args()  # --help, and a bad flag's usage error, before anything else
+    try:
+        checked_args(sys.argv[1:])  # --help, a bad flag or output, before anything else
+    except ValueError as exc:
+        print(f"python -m runner.distributed: error: {exc}", file=sys.stderr)
+        return 2
     if "RANK" not in environ:
         print("python -m runner.distributed: error: run it under torchrun (torchrun --nproc-per-node 2 -m "
               "runner.distributed ...), or call runner.distributed.spawn from Python", file=sys.stderr)  # fmt: skip

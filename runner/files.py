@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 import secrets
 import stat
 import sys
 
 from runner.checks import UsageError
+from runner.read import DATA_SUFFIXES, data_files, many_files
 
 
 def check_output(path: str | None, flag: str) -> None:
@@ -39,6 +41,38 @@ def check_output(path: str | None, flag: str) -> None:
         raise UsageError(f"{flag} {path}: the directory {directory} does not exist")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: the directory {directory} is not writable")
+
+
+def check_not_input(path: str | None, flag: str, data: str | None) -> None:
+    """Refuse, before any work, an output that is a ``--data`` file or that ``--data`` would read as data
+    next time: a file in its directory with a data file's suffix, or a path its glob matches.
+
+    Paths are compared after resolving ``.``, ``..`` and links, and an existing output also by its inode
+    (a hard link to the data is the data).
+    """
+    if path in (None, "", "-") or data is None:
+        return
+    candidates = {os.path.abspath(path), os.path.realpath(path)}
+    if os.path.isdir(data):
+        folders = {os.path.abspath(data), os.path.realpath(data)}
+        if any(os.path.dirname(name) in folders and name.lower().endswith(DATA_SUFFIXES) for name in candidates):
+            raise UsageError(f"{flag} {path} is in the --data directory {data}: the next run would read it as data")
+    elif many_files(data):
+        # A glob matches name by name, as glob.glob does: '*' never crosses a '/'.
+        pattern = os.path.abspath(data)
+        if any(pathlib.PurePath(name).match(pattern) for name in candidates):
+            raise UsageError(f"{flag} {path} matches --data {data!r}: the next run would read it as data")
+    for name in _files_named(data):
+        if os.path.realpath(name) in candidates or (os.path.exists(path) and os.path.samefile(path, name)):
+            raise UsageError(f"{flag} {path} is the input file {name} (--data); writing it would destroy the data")
+
+
+def _files_named(data: str) -> list[str]:
+    """The files ``--data`` names now (none if it names none: reading it says so)."""
+    try:
+        return data_files(data)
+    except UsageError:
+        return []
 
 
 @contextlib.contextmanager

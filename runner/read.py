@@ -18,6 +18,7 @@ import numpy as np
 from runner.checks import UsageError
 
 PARQUET, CSV = (".parquet", ".pq"), (".csv",)
+DATA_SUFFIXES = PARQUET + CSV  # what a directory given as --data is read for
 
 
 def read_data(path: str, target: str, features: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -36,7 +37,7 @@ def data_files(path: str) -> list[str]:
     """The files ``path`` names, sorted: a directory's .parquet/.pq or .csv files, a glob's matches, or
     the one file; all of one format."""
     if os.path.isdir(path):
-        files = [os.path.join(path, name) for name in os.listdir(path) if name.lower().endswith(PARQUET + CSV)]
+        files = [os.path.join(path, name) for name in os.listdir(path) if name.lower().endswith(DATA_SUFFIXES)]
     elif many_files(path):
         files = [name for name in glob.glob(path) if os.path.isfile(name)]
     else:
