@@ -75,7 +75,9 @@ def test_an_output_onto_the_data_is_refused_before_any_work(argv, words, data_fo
 )
 def test_an_output_beside_the_data_is_written(argv, data_folder):
     before = _contents(data_folder)
-    assert main([*argv, "--target", "y", "--impl", "numpy-closed-form", "--repeats", "1", "--scheduler", "threads"]) == 0
+    assert (
+        main([*argv, "--target", "y", "--impl", "numpy-closed-form", "--repeats", "1", "--scheduler", "threads"]) == 0
+    )
     written = os.path.join(data_folder, argv[3])
     assert os.path.getsize(written) > 0
     assert {path: text for path, text in _contents(data_folder).items() if path != written} == before
