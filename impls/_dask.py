@@ -40,12 +40,25 @@ def as_arrays(X, y):
     return X, y.rechunk((X.chunks[0],)), names
 
 
+def column_header(X):
+    """An empty pandas DataFrame with a dask DataFrame's columns (scikit-learn checks names on pandas), or X."""
+    if not hasattr(X, "columns"):
+        return X
+    import pandas
+
+    return pandas.DataFrame(columns=X.columns)
+
+
 def first_block(X, y):
-    """The first row chunk of X and y, computed (for the shifts that keep the centring exact)."""
+    """The first row chunk of X and y that has rows, computed (for the shifts that keep the centring exact);
+    empty chunks, as a file of no rows gives, are passed over here and add nothing to any sum."""
     import dask
 
-    rows = X.chunks[0][0]
-    return dask.compute(X[:rows], y[:rows])
+    start = 0
+    for rows in X.chunks[0]:
+        if rows:
+            return dask.compute(X[start : start + rows], y[start : start + rows])
+    raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
 
 
 def _block_moments(X_block, y_block, x_shift, y_shift):
@@ -82,6 +95,29 @@ def residual_sums(X, y, coef, offset, system, extended: bool):
                               chunks=((1,) * X.numblocks[0], (X.shape[1] + 2,)))  # fmt: skip
     sums = per_chunk.sum(axis=0).compute()
     return sums[0], sums[1], sums[2:]
+
+
+def _block_r(X_block, y_block, x_mean, scale, root_n, y_mean):
+    """The triangular factor of this chunk's rows of [1/√n, (X − x̄)/D, y − ȳ], zero rows added to make it
+    square (a chunk of fewer rows than columns, an empty one included)."""
+    z = np.column_stack([np.full(len(X_block), 1 / root_n), (X_block - x_mean) / scale, y_block[:, 0] - y_mean])
+    size = z.shape[1]
+    triangle = np.linalg.qr(z, mode="r") if len(z) else np.zeros((0, size))
+    return np.vstack([triangle, np.zeros((size - len(triangle), size))])
+
+
+def r_factor(X, y, x_mean, scale, y_mean: float) -> np.ndarray:
+    """R of [1/√n, (X − x̄)/D, y − ȳ] by TSQR: one Householder QR per chunk, then one of their stacked
+    (d + 2)-square factors, which has the same R (a QR of the blocks' Qs times theirs). Stable on
+    rank-deficient data, where the Cholesky factor of the Gram matrix does not exist."""
+    import dask.array as da
+
+    size = X.shape[1] + 2
+    stacked = da.map_blocks(
+        _block_r, X, y[:, None], x_mean, scale, np.sqrt(X.shape[0]), y_mean,
+        dtype=np.float64, chunks=((size,) * X.numblocks[0], (size,)),
+    )  # fmt: skip
+    return np.linalg.qr(stacked.compute(), mode="r")
 
 
 def _block_predict(X_block, coef, intercept):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import assert_all_finite, check_is_fitted, check_X_y
+from sklearn.utils.validation import _check_feature_names, assert_all_finite, check_is_fitted, check_X_y
 
 from impls import _dask
 from impls._base import LinearPredictorMixin, fit_atomically, validate_training_data
@@ -61,7 +61,11 @@ def _shifts(X_block, y_block):
     """
     x_shift = X_block.mean(axis=0, dtype=np.float64)
     if np.all(np.abs(x_shift) <= X_block.std(axis=0, dtype=np.float64)):
-        x_shift = None
+        return None, float(np.mean(y_block, dtype=np.float64))
+    # A column constant in the block is shifted by its value, not by its computed mean (which can be off
+    # by an ulp): a column constant in all the data is then exactly zero once shifted, hence found rank-deficient.
+    constant = np.ptp(X_block, axis=0) == 0
+    x_shift[constant] = X_block[0, constant]
     return x_shift, float(np.mean(y_block, dtype=np.float64))
 
 
@@ -157,7 +161,7 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
             coef, intercept = np.asarray(coef, dtype=np.float64), system.intercept(coef, offset)
             solver, rank, factor = "normal-equations", X.shape[1], system.inverse_factor()
         else:
-            coef, intercept, solver, rank, factor = _solve_by_qr(X, y)
+            coef, intercept, solver, rank, factor = _solve_by_qr(X, y, system.x_mean)
             offset = intercept - system.y_shift + system.x_shift @ coef
             rss = _residual_pass(X, y, coef, offset, system)[0]
         self._set_solution(coef, intercept, solver, rank, len(X), rss, system, factor)
@@ -226,8 +230,19 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
             coef, intercept = np.asarray(coef, dtype=np.float64), system.intercept(coef, offset)
             solver, rank, factor = "normal-equations", system.d, system.inverse_factor()
         else:
-            coef, intercept, rank, factor, rss = _dask.qr_refined(X, y, system)
-            solver = "cholesky-qr"
+            # The in-memory rank test and, on truly rank-deficient data, its minimum-norm answer, from the
+            # R factor of [1/√n, X̃/D, ỹ] (one more pass); full-rank data by a QR refined as in memory.
+            scale = _column_scale(system.gram)
+            triangle = _dask.r_factor(X, y, system.x_mean, scale, system.y_mean)
+            n, d = int(system.n), system.d
+            diagonal = np.diag(scipy.linalg.qr(triangle[: d + 1, : d + 1], mode="r", pivoting=True)[0])
+            if _rank_deficient(diagonal[: min(n, d + 1)], n, d):
+                coef, intercept, solver, rank, factor = _minimum_norm(triangle, n, scale, system.x_mean, system.y_mean)
+                offset = intercept - system.y_shift + system.x_shift @ coef
+                rss = _dask.residual_sums(X, y, coef, offset, system, extended)[0]
+            else:
+                coef, intercept, rank, factor, rss = _dask.qr_refined(X, y, system)
+                solver = "qr"
         self.n_features_in_ = system.d
         if names is not None and all(isinstance(name, str) for name in names):
             self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -240,6 +255,8 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
         """X @ coef_ + intercept_; lazily, as a dask array, when X is a dask array or DataFrame."""
         if _dask.is_dask(X):
             check_is_fitted(self)
+            # A dask DataFrame's columns checked by name as pandas ones are, through an empty pandas frame.
+            _check_feature_names(self, _dask.column_header(X), reset=False)
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                                  f"{self.n_features_in_} features as input.")  # fmt: skip
@@ -359,7 +376,40 @@ def _residual_pass(X, y, coef, offset: float, system: _CentredSystem, refine: bo
     return rss, (system.correction(sum_r, xtr) if refine else None)
 
 
-def _solve_by_qr(X, y, refinements: int = 2):
+def _column_scale(gram: np.ndarray) -> np.ndarray:
+    """D: the norms of X̃'s columns, 1 for a constant column (which stays a column of zeros)."""
+    scale = np.sqrt(np.maximum(np.diag(gram), 0.0))
+    scale[scale == 0] = 1.0
+    return scale
+
+
+def _rank_deficient(diagonal: np.ndarray, n: int, d: int) -> bool:
+    """The rank test on the diagonal of a column-pivoted QR of B = [1/√n, X̃/D] (n × (d + 1)): truly
+    rank-deficient when its last entry is at most eps·max(n, d) times the first, or B has fewer rows than columns."""
+    diagonal = np.abs(diagonal)
+    return len(diagonal) < d + 1 or diagonal[-1] <= EPS * max(n, d) * diagonal[0]
+
+
+def _minimum_norm(triangle: np.ndarray, n: int, scale: np.ndarray, x_mean, y_mean: float):
+    """The minimum-norm coef_ from the triangular factor of [1/√n, X̃/D, ỹ], by an SVD of its X̃/D block.
+
+    Behind the constant column, that block is the factor of X̃/D made exactly orthogonal to the constant,
+    and its last column holds the coordinates of ỹ: X̃/D = Q·T and Qᵀỹ = t, so with T = UΣVᵀ the minimum-norm
+    solution of X̃/D·v ≈ ỹ is V Σ⁺ Uᵀt. Singular values below eps·max(n, d) times the largest count as zero.
+    """
+    d = len(scale)
+    U, singular, Vt = np.linalg.svd(triangle[1 : d + 1, 1 : d + 1])
+    keep = singular > EPS * max(n, d) * singular[0]
+    coef = (Vt[keep].T @ ((U[:, keep].T @ triangle[1 : d + 1, d + 1]) / singular[keep])) / scale
+    # That is the minimum norm of D·w; the minimum norm of w removes w's part in the null space of X̃.
+    null = Vt[~keep].T / scale[:, None]
+    if null.size:
+        coef = coef - null @ np.linalg.lstsq(null, coef, rcond=None)[0]
+    factor = (Vt[keep].T / singular[keep]) / scale[:, None]  # the pseudo-inverse of X̃ᵀX̃ is FFᵀ
+    return coef, float(y_mean - x_mean @ coef), "svd", int(keep.sum()), factor
+
+
+def _solve_by_qr(X, y, x_mean, refinements: int = 2):
     """Least squares by a column-pivoted QR of [1/√n, X̃ D⁻¹] (X̃ centred, D its column norms), refined
     against the residuals of the original data in extended precision.
 
@@ -368,16 +418,16 @@ def _solve_by_qr(X, y, refinements: int = 2):
     digits lost in forming B. Truly rank-deficient data get the minimum-norm answer by SVD instead.
     """
     n, d = X.shape
-    x_mean = X.mean(axis=0, dtype=np.float64)
     centred = X - x_mean
     norms = np.linalg.norm(centred, axis=0)
     norms[norms == 0] = 1.0
     B = np.column_stack([np.full(n, 1 / np.sqrt(n)), centred / norms])
     del centred
     Q, R, pivots = scipy.linalg.qr(B, mode="economic", pivoting=True)
-    diagonal = np.abs(np.diag(R))
-    if len(diagonal) < d + 1 or diagonal[-1] <= EPS * max(n, d) * diagonal[0]:
-        return _minimum_norm_by_svd(B[:, 1:], y, x_mean, norms)
+    if _rank_deficient(np.diag(R), n, d):
+        y_mean = float(np.mean(y, dtype=np.float64))
+        triangle = np.linalg.qr(np.column_stack([B, y - y_mean]), mode="r")
+        return _minimum_norm(_square(triangle, d + 2), n, norms, x_mean, y_mean)
 
     def correction(f, g):  # (δr, δφ) with δr + B δφ = f and Bᵀ δr = g, through B = QR
         h = scipy.linalg.solve_triangular(R, g[pivots], trans="T")
@@ -409,16 +459,6 @@ def _solve_by_qr(X, y, refinements: int = 2):
     return np.asarray(coef, dtype=np.float64), intercept, "qr", d, factor[1:] / norms[:, None]
 
 
-def _minimum_norm_by_svd(scaled, y, x_mean, norms):
-    """The minimum-norm coef_ on truly rank-deficient data: SVD of the scaled X̃ with a cut-off at eps·max(n, d)."""
-    n, d = scaled.shape
-    U, singular, Vt = np.linalg.svd(scaled, full_matrices=False)
-    keep = singular > EPS * max(n, d) * singular[0]
-    y_mean = float(np.mean(y, dtype=np.float64))
-    coef = (Vt[keep].T @ ((U[:, keep].T @ (y - y_mean)) / singular[keep])) / norms
-    # That is the minimum norm of D·w; the minimum norm of w removes w's part in the null space of X̃.
-    null = Vt[~keep].T / norms[:, None]
-    if null.size:
-        coef = coef - null @ np.linalg.lstsq(null, coef, rcond=None)[0]
-    factor = (Vt[keep].T / singular[keep]) / norms[:, None]  # the pseudo-inverse of X̃ᵀX̃ is FFᵀ
-    return coef, y_mean - x_mean @ coef, "svd", int(keep.sum()), factor
+def _square(triangle: np.ndarray, size: int) -> np.ndarray:
+    """A triangular factor of fewer rows than columns (fewer examples than columns) padded with zero rows."""
+    return np.vstack([triangle, np.zeros((size - len(triangle), size))])

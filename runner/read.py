@@ -52,29 +52,38 @@ def data_files(path: str) -> list[str]:
 def read_dask(path: str, target: str, features: list[str] | None = None):
     """(X, y, feature names, number of files): lazy float64 dask arrays of the files ``path`` names.
 
-    The header is checked on the first file; a file that lacks a column, or a value that is not a
-    number, surfaces when the data are read.
+    Every file's header is read first: each file must have the first file's columns, in any order, and
+    columns are taken by name. A value that is not a number surfaces when the data are read.
     """
     import dask.dataframe as dd
 
     files = data_files(path)
     parquet = files[0].lower().endswith(PARQUET)
-    if parquet:
-        import pyarrow as pa
-        import pyarrow.parquet
-
-        try:
-            header = pyarrow.parquet.read_schema(files[0]).names
-        except (OSError, pa.ArrowException) as exc:
-            raise UsageError(f"cannot read {files[0]} (--data) as Parquet: {str(exc).splitlines()[0]}") from None
-    else:
-        header = _csv_header(files[0])[0]
+    headers = {name: _parquet_header(name) if parquet else _csv_header(name)[0] for name in files}
+    header = headers[files[0]]
+    for name, other in headers.items():
+        missing, extra = [c for c in header if c not in other], [c for c in other if c not in header]
+        if missing or extra:
+            what = ", ".join([*(f"lacks {c!r}" for c in missing), *(f"has {c!r} too" for c in extra)])
+            raise UsageError(f"--data {path}: {name} {what}; every file needs the columns of {files[0]}")
     features = choose_columns(header, target, features, path)
     columns = [*features, target]
     if parquet:
         frame = dd.read_parquet(files, columns=columns)
     else:
-        frame = dd.read_csv(files, usecols=columns, dtype=dict.fromkeys(columns, "float64"), skipinitialspace=True)
+        # dask reads CSV columns by position, as the first file of a call lists them: one call for each
+        # run of files that list them in the same order, concatenated in the files' order.
+        runs = []
+        for name in files:
+            if runs and headers[runs[-1][-1]] == headers[name]:
+                runs[-1].append(name)
+            else:
+                runs.append([name])
+        frames = [
+            dd.read_csv(run, usecols=columns, dtype=dict.fromkeys(columns, "float64"), skipinitialspace=True)[columns]
+            for run in runs
+        ]
+        frame = frames[0] if len(frames) == 1 else dd.concat(frames)
     for name, dtype in frame.dtypes.items():
         if dtype.kind not in "biuf":
             raise UsageError(f"--data {path} column {name!r} holds {dtype}, not numbers")
@@ -83,6 +92,16 @@ def read_dask(path: str, target: str, features: list[str] | None = None):
     frame = frame.astype("float64")
     table = (frame.optimize() if hasattr(frame, "optimize") else frame).to_dask_array(lengths=True)
     return table[:, :-1], table[:, -1], features, len(files)
+
+
+def _parquet_header(path: str) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet
+
+    try:
+        return pyarrow.parquet.read_schema(path).names
+    except (OSError, pa.ArrowException) as exc:
+        raise UsageError(f"cannot read {path} (--data) as Parquet: {str(exc).splitlines()[0]}") from None
 
 
 def choose_columns(header: list[str], target: str, features: list[str] | None, path: str) -> list[str]:

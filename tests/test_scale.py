@@ -4,6 +4,8 @@ The closed form, the reference and the scores are computed where the data live; 
 implementations fit the data gathered, a sample, or are skipped when the data would not fit in memory.
 """
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from conftest import run_cli
 
 from compare import compare, main
-from impls import synthetic_data
+from impls import NumpyClosedFormRegressor, synthetic_data
 from runner import scale
 
 da = pytest.importorskip("dask.array")
@@ -62,6 +64,7 @@ def test_a_parquet_directory_on_worker_processes_agrees_with_the_in_memory_run(p
         assert row["train_mse"] == pytest.approx(expected["train_mse"], rel=1e-10)
 
 
+@pytest.mark.slow
 def test_a_sample_fits_the_iterative_ones_on_n_rows_and_scores_them_on_all(tmp_path):
     X, y = synthetic_data(TRUE_W[:2], TRUE_B, 3000, random_state=2, dtype="float64")
     folder = _write_parts(tmp_path / "csv", X, y, 3, kind="csv")
@@ -158,3 +161,59 @@ def test_a_scheduler_address_where_none_answers_exits_2_with_one_line(parquet_di
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert f"--scheduler {address}: no dask scheduler answered" in captured.err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Files of a directory are matched by column name; empty files add nothing
+
+
+def main_output(argv) -> str:
+    """What ``compare.py ARGV --format json --repeats 1`` prints, run in this process."""
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main([*argv, "--format", "json", "--repeats", "1"]) == 0
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_files_listing_their_columns_in_another_order_are_read_by_name(kind, tmp_path):
+    X, y = synthetic_data(TRUE_W, TRUE_B, 90, random_state=3, dtype="float64")
+    folder = _write_parts(tmp_path / "parts", X, y, 3, kind=kind)
+    reordered = pa.table({"y": y[30:60], "c": X[30:60, 2], "a": X[30:60, 0], "b": X[30:60, 1]})
+    (pq.write_table if kind == "parquet" else pacsv.write_csv)(reordered, folder / f"part1.{kind}")
+    empty = pa.table({name: pa.array([], pa.float64()) for name in "abcy"})
+    (pq.write_table if kind == "parquet" else pacsv.write_csv)(empty, folder / f"part0b.{kind}")  # zero rows
+    memory = compare("numpy-closed-form", X=X, y=y, repeats=1).results[0]
+    report = json.loads(main_output(["--data", str(folder), "--target", "y", "--impl", "numpy-closed-form"]))
+    assert report["config"]["num_examples"] == 90 and report["config"]["feature_names"] == ["a", "b", "c"]
+    np.testing.assert_allclose(report["results"][0]["coef"], memory["coef"], rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "columns, words",
+    [
+        ({"a": [1.0], "b": [2.0], "y": [3.0]}, "lacks 'c'"),
+        ({**dict.fromkeys("abcy", [1.0]), "e": [5.0]}, "has 'e' too"),
+    ],
+)
+def test_a_file_without_the_first_files_columns_is_one_line_naming_it(columns, words, tmp_path, capsys):
+    X, y = synthetic_data(TRUE_W, TRUE_B, 60, dtype="float64")
+    folder = _write_parts(tmp_path / "parts", X, y, 2, kind="csv")
+    pacsv.write_csv(pa.table(columns), folder / "part9.csv")
+    assert main(["--data", str(folder), "--target", "y", "--repeats", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"part9.csv {words}; every file needs the columns of" in err, err
+
+
+def test_predict_checks_a_dask_dataframes_column_names_as_pandas_ones():
+    pandas = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, y = synthetic_data(TRUE_W, TRUE_B, 60, dtype="float64")
+    frame = pandas.DataFrame(X, columns=list("abc"))
+    model = NumpyClosedFormRegressor().fit(dd.from_pandas(frame, npartitions=2), y)
+    np.testing.assert_allclose(model.predict(dd.from_pandas(frame, npartitions=3)).compute(), model.predict(frame))
+    for other in [frame[["c", "a", "b"]], frame.rename(columns={"a": "z"})]:
+        with pytest.raises(ValueError, match="feature names should match") as from_pandas:
+            model.predict(other)
+        with pytest.raises(ValueError, match="feature names should match") as from_dask:
+            model.predict(dd.from_pandas(other, npartitions=2))
+        assert str(from_dask.value) == str(from_pandas.value)
