@@ -1,6 +1,7 @@
 """Data-parallel SGD with torch.distributed: W ranks with shards of a global batch take one process's steps.
 
-The ranks are spawned processes meeting at a store on 127.0.0.1 and a free port (``runner.distributed.spawn``).
+The ranks are spawned processes meeting at a store on 127.0.0.1 and a free port (``runner.distributed.spawn``);
+the tests that start them, or any other process, are ``slow``.
 """
 
 import os
@@ -10,19 +11,20 @@ import sys
 import numpy as np
 import pytest
 import torch.distributed
+import torch.multiprocessing
 from conftest import ROOT, run_cli
 
 from impls import TorchConciseRegressor, TorchScratchRegressor, synthetic_data
 from runner import study
 from runner.distributed import spawn
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not torch.distributed.is_available(), reason="this torch build has no torch.distributed"),
-]
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available(), reason="this torch build has no torch.distributed"
+)
 EXACT = study.EXACT_TOLERANCE  # float32 steps: the ranks sum partial gradients in another order than one process
 
 
+@pytest.mark.slow
 def test_the_equivalence_study_shows_both_data_parallel_pairs_exact_at_every_step():
     result = study.equivalences(world_size=2)
     pairs = [pair for pair in result.records if "ranks" in pair["name"]]
@@ -33,6 +35,7 @@ def test_the_equivalence_study_shows_both_data_parallel_pairs_exact_at_every_ste
     assert result.config["world_size"] == 2 and "shards of 3/2" in pairs[0]["why"]
 
 
+@pytest.mark.slow
 def test_an_empty_shard_and_the_sum_loss_keep_the_steps_of_one_process():
     # 1001 examples, batches of 10: the last batch has 1 example, so rank 1's shard of it is empty.
     X, y = synthetic_data([2.0, -3.4], 4.2, 1001, random_state=3)
@@ -46,6 +49,7 @@ def test_an_empty_shard_and_the_sum_loss_keep_the_steps_of_one_process():
     np.testing.assert_allclose(fit["loss_curve"], one.loss_curve_, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_the_command_line_adds_the_pairs_only_when_asked(tmp_path):
     out = run_cli("equivalences", "--num-epochs", "1", "--format", "json")
     assert out.returncode == 0 and "ranks" not in out.stdout and "world_size" not in out.stdout
@@ -63,6 +67,7 @@ def test_distributed_without_a_process_group_says_how_to_start_one(cls):
     assert cls().fit(X, y).n_iter_ == 3  # and without it, the one-process fit
 
 
+@pytest.mark.slow
 def test_a_bad_setting_under_torchrun_is_one_line_before_any_rank_joins():
     # RANK and WORLD_SIZE as torchrun sets them, but no rendezvous: the setting is refused before joining.
     env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
@@ -72,8 +77,18 @@ def test_a_bad_setting_under_torchrun_is_one_line_before_any_rank_joins():
     assert out.stderr.startswith("python -m runner.distributed: error: The 'lr' parameter of TorchConciseRegressor")
 
 
+@pytest.mark.slow
 def test_the_module_outside_torchrun_exits_2_with_the_recipe():
     env = {key: value for key, value in os.environ.items() if key not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     out = subprocess.run([sys.executable, "-m", "runner.distributed"], cwd=ROOT, env=env, capture_output=True,
                          text=True, check=False)  # fmt: skip
     assert out.returncode == 2 and "torchrun --nproc-per-node 2" in out.stderr and out.stdout == ""
+
+
+def test_a_test_not_marked_slow_can_start_neither_ranks_nor_processes(process_attempts):
+    with pytest.raises(AssertionError, match="starts a process .* but is not marked slow"):
+        torch.multiprocessing.start_processes(print, nprocs=2, start_method="spawn")
+    with pytest.raises(AssertionError, match="not marked slow"):
+        subprocess.run([sys.executable, "-c", "pass"], check=False)
+    assert process_attempts == ["BaseProcess.start", "Popen._execute_child"]  # tests/conftest.py's guard
+    process_attempts.clear()  # refused on purpose: the test passes
