@@ -7,13 +7,13 @@ Every usage error is one line on standard error and exit status 2; any other err
 from __future__ import annotations
 
 import argparse
-import contextlib
+import math
 import os
-import re
 import sys
 
 import impls
 from runner.checks import UsageError, check_settings
+from runner.cluster import TIMEOUT, check_scheduler, dask_scheduler
 from runner.files import check_not_input, check_output, staged_outputs, write_text, write_utf8
 from runner.read import many_files
 from runner.render import FORMATS
@@ -76,6 +76,10 @@ def parser() -> argparse.ArgumentParser:
         help="read --data with dask and fit the closed form there: threads (this process; the default for a "
         "directory or glob), processes (local worker processes on 127.0.0.1) or a running scheduler's "
         "tcp://host:port (needs the dask extra)")  # fmt: skip
+    add("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
+        help="with --scheduler processes or tcp://: the longest wait for the cluster (connecting, its first "
+        "answer, each computation) before giving up with one line")  # fmt: skip
+    add("--dashboard", action="store_true", help="with --scheduler processes: serve dask's dashboard on 127.0.0.1:8787")
     add("--sample", type=int, metavar="N",
         help="with --data read by dask: fit the iterative implementations on a uniform sample of N rows "
         "(default: all rows if they fit in memory, else they are skipped); scores are over all rows")  # fmt: skip
@@ -136,6 +140,10 @@ def run_report(args):
     if (args.scheduler is not None or args.sample is not None) and not dask:
         raise UsageError("--scheduler and --sample apply to --data read with dask (a directory, a glob, or a file "
                          "with --scheduler)")  # fmt: skip
+    if not (0 < args.timeout < math.inf):
+        raise UsageError(f"--timeout must be a number of seconds > 0; got {args.timeout!r}")
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler)
     settings = dict(
         num_examples=args.num_examples, noise=args.noise, batch_size=args.batch_size, lr=args.lr,
         num_epochs=args.num_epochs, seed=args.seed, repeats=args.repeats, max_seconds=args.max_seconds,
@@ -146,8 +154,8 @@ def run_report(args):
     if dask:
         from runner.read import read_dask
 
-        scheduler = args.scheduler or "threads"
-        with dask_scheduler(scheduler):
+        scheduler = "threads" if args.scheduler is None else args.scheduler
+        with dask_scheduler(scheduler, args.timeout, args.dashboard):
             X, y, names, count = read_dask(args.data, args.target, features)
             name = f"{args.data} ({count} file{'s' * (count > 1)}, dask {scheduler.split('://')[0]})"
             return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=name,
@@ -159,44 +167,6 @@ def run_report(args):
         return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=args.data,
                        feature_names=names, **settings)  # fmt: skip
     return compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
-
-
-@contextlib.contextmanager
-def dask_scheduler(where: str):
-    """Dask's threads in this process, a local cluster of worker processes on 127.0.0.1 (shut down at the
-    end), or the running scheduler at a tcp:// address."""
-    import logging
-
-    try:
-        import dask
-        import distributed
-    except ImportError:
-        raise UsageError("--data read with dask needs dask: pip install 'dask[dataframe]' distributed (or the "
-                         "package's [dask] extra)") from None  # fmt: skip
-    if where == "threads":
-        with dask.config.set(scheduler="threads"):
-            yield
-    elif where == "processes":
-        environment = dict(os.environ)
-        with (
-            distributed.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                                     host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR) as cluster,
-            distributed.Client(cluster),
-        ):  # fmt: skip
-            # The nanny leaves its workers' settings (OMP_NUM_THREADS=1, ...) in this process's environment;
-            # put it back, so that torch, imported here later, uses the threads it would without a cluster.
-            os.environ.clear()
-            os.environ.update(environment)
-            yield
-    elif re.fullmatch(r"(tcp|tls)://\S+:\d+", where):
-        try:
-            client = distributed.Client(where, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise UsageError(f"--scheduler {where}: no dask scheduler answered ({exc})") from None
-        with client:
-            yield
-    else:
-        raise UsageError(f"--scheduler must be threads, processes or a scheduler's tcp://host:port; got {where!r}")
 
 
 def run_study(args):
@@ -243,6 +213,9 @@ def run(args) -> int:
             stage(args.plot, plot.png_writer(figure))
     if not to_file:
         write_text(None, text)
+    if args.command is None and all(row["status"].startswith(("error", "skipped")) for row in result.results):
+        print("compare.py: error: no implementation produced a result (see the status column)", file=sys.stderr)
+        return 1
     return 0
 
 

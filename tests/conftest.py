@@ -43,8 +43,17 @@ def client():
     # Each worker reports platform.uname().processor, which Python learns by running `uname -p`, a process:
     # blank instead, what Python reports where `uname -p` says "unknown" (this report is all it is used for).
     platform.uname().__dict__.setdefault("processor", "")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:  # fmt: skip
+    # In-process workers still serve HTTP, on every interface unless told: on a free loopback port.
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 

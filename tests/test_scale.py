@@ -150,7 +150,6 @@ def test_the_plot_of_dask_data_reads_the_moments_where_the_data_live(client, mon
     np.testing.assert_allclose(*loss_lines, rtol=1e-9)
 
 
-@pytest.mark.slow
 def test_a_scheduler_address_where_none_answers_exits_2_with_one_line(parquet_dir, capsys):
     import socket
 
