@@ -12,6 +12,19 @@ import sys
 
 import numpy as np
 
+from impls._refinement import (
+    EPS,
+    Coordinates,
+    Pair,
+    add,
+    as_columns,
+    block_gradient,
+    block_residual,
+    block_sums,
+    refine,
+    sum_parts,
+)
+
 
 def is_dask(*collections) -> bool:
     """Whether any argument is a dask collection; dask is imported only if the caller has imported it."""
@@ -77,24 +90,49 @@ def moments(X, y, x_shift, y_shift: float) -> np.ndarray:
     return per_chunk.sum(axis=0).compute()
 
 
-def _block_residuals(X_block, y_block, coef, offset, x_shift, y_shift, extended):
-    """[Σr², Σr, (X − x_shift)ᵀr] of one chunk, r = (y − y_shift) − (X − x_shift)w − offset."""
-    dtype = np.longdouble if extended else np.float64
+def _block_residuals(X_block, y_block, coef, offset, x_shift, y_shift):
+    """[Σr², Σr, (X − x_shift)ᵀr] of one chunk, r = (y − y_shift) − (X − x_shift)w − offset, in float64."""
     x = X_block - x_shift if x_shift.any() else X_block
-    residual = y_block[:, 0].astype(dtype) - dtype(y_shift) - x.astype(dtype) @ coef.astype(dtype) - dtype(offset)
-    residual = np.asarray(residual, dtype=np.float64)
+    residual = (y_block[:, 0].astype(np.float64) - y_shift) - x @ coef - offset
     return np.concatenate([[residual @ residual, residual.sum()], x.T @ residual])[None, :]
 
 
-def residual_sums(X, y, coef, offset, system, extended: bool):
-    """(Σr², Σr, X̃ᵀr-before-centring) over all chunks: the closed form's residual pass, one task per chunk."""
-    import dask.array as da
+def _block_exact_sums(X_block, y_block, theta_high, theta_low):
+    """[[1, X]ᵀr as its high and low parts, Σr²] of one chunk, for r = y − b − Xw in double-double."""
+    if not len(X_block):
+        return np.zeros((1, 2 * len(theta_high) + 1))
+    _, (high, low), rss = block_sums(X_block, y_block[:, 0], (theta_high, theta_low))
+    return np.concatenate([high, low, [rss]])[None, :]
 
-    per_chunk = da.map_blocks(_block_residuals, X, y[:, None], np.asarray(coef), offset, system.x_shift,
-                              system.y_shift, extended, dtype=np.float64,
-                              chunks=((1,) * X.numblocks[0], (X.shape[1] + 2,)))  # fmt: skip
-    sums = per_chunk.sum(axis=0).compute()
-    return sums[0], sums[1], sums[2:]
+
+class Chunks:
+    """The passes over dask data after the moments, one task per chunk, as ``_RowBlocks`` makes them in memory:
+    ``exact(θ)`` in double-double, each chunk's part summed with the others exactly (the parts are of the
+    size of [1, X]ᵀr over a chunk, while their sum is nearly zero), and ``plain(w, offset)`` in float64."""
+
+    def __init__(self, X, y, system, extended: bool):
+        self.X, self.y, self.system, self.extended = X, y, system, extended
+
+    def exact(self, theta: Pair) -> tuple[Pair, float]:
+        """([1, X]ᵀr, Σr²) for r = y − b − Xw, θ = (b, w) in double-double."""
+        import dask.array as da
+
+        width = 2 * len(theta[0]) + 1
+        parts = da.map_blocks(_block_exact_sums, self.X, self.y[:, None], theta[0], theta[1], dtype=np.float64,
+                              chunks=((1,) * self.X.numblocks[0], (width,))).compute()  # fmt: skip
+        half = len(theta[0])
+        return sum_parts(parts[:, :half], parts[:, half : 2 * half]), float(parts[:, -1].sum())
+
+    def plain(self, coef, offset: float) -> tuple[float, float, np.ndarray]:
+        """(Σr², Σr, (X − x_shift)ᵀr) over all chunks, r = (y − y_shift) − (X − x_shift)w − offset, in float64."""
+        import dask.array as da
+
+        system = self.system
+        per_chunk = da.map_blocks(_block_residuals, self.X, self.y[:, None], np.asarray(coef, dtype=np.float64),
+                                  offset, system.x_shift, system.y_shift, dtype=np.float64,
+                                  chunks=((1,) * self.X.numblocks[0], (self.X.shape[1] + 2,)))  # fmt: skip
+        sums = per_chunk.sum(axis=0).compute()
+        return sums[0], sums[1], sums[2:]
 
 
 def _block_r(X_block, y_block, x_mean, scale, root_n, y_mean):
@@ -154,48 +192,46 @@ def _block_gram(X_block, y_block, x_mean, scale, root_n, factors):
     return np.column_stack([z.T @ z, z.T @ y_block[:, 0]])[None]
 
 
-def _block_refinement(X_block, y_block, x_mean, scale, root_n, factors, start, history, constant, coef):
-    """One refinement pass over a chunk: its residual r replayed through the corrections so far, then
-    [g, Qᵀf, Σr²] of this step, with f = y − c − X̃w − r and g = −Bᵀr, in extended precision (np.longdouble)."""
-    ext = np.longdouble
+def _block_refinement(X_block, y_block, x_mean, scale, root_n, factors, start, history, theta_high, theta_low):
+    """One step of Björck's refinement over a chunk: its residual r replayed through the corrections so far
+    (from the first solve's y − QQᵀy), then [[1, X]ᵀr as its high and low parts, Qᵀf, Σr²] of this step,
+    with f = y − b − Xw − r, all in double-double (``impls._refinement``)."""
+    if not len(X_block):
+        return np.zeros((1, 3 * len(theta_high) + 1))
+    y_block = y_block[:, 0].astype(np.float64)
     q = _block_q(X_block, x_mean, scale, root_n, factors)
-    centred, y_ext = X_block.astype(ext) - x_mean.astype(ext), y_block[:, 0].astype(ext)
-
-    def f(constant, coef, residual):
-        return np.asarray((y_ext - constant) - centred @ coef - residual, dtype=np.float64)
-
-    residual = (y_block[:, 0] - q @ start).astype(ext)  # the first solve's residual, y − QQᵀy
-    for step_constant, step_coef, h, qf in history:  # δr = Qh + (f − Q Qᵀf), as every earlier step applied it
-        residual += (q @ h + (f(step_constant, step_coef, residual) - q @ qf)).astype(ext)
-    # g stays in extended precision until summed over all chunks: each chunk's part is of the size of
-    # X̃ᵀr over its rows, while their sum, Bᵀr over all rows, is nearly zero.
-    g = -np.append(residual.sum() / ext(root_n), (centred.T @ residual) / scale)
-    return np.concatenate([g, q.T @ f(constant, coef, residual), [residual @ residual]])[None]
+    residual = (y_block - q @ start, np.zeros(len(y_block)))
+    columns = as_columns(X_block)
+    for theta, h, qf in history:  # δr = Qh + (f − Q Qᵀf), as every earlier step applied it
+        f = block_residual(columns, y_block, theta, residual)[0]
+        residual = add(residual, q @ h + (f - q @ qf))
+    f = block_residual(columns, y_block, (theta_high, theta_low), residual)[0]
+    high, low = block_gradient(columns, residual)
+    return np.concatenate([high, low, q.T @ f, [residual[0] @ residual[0]]])[None]
 
 
-def qr_refined(X, y, system, passes: int = 2, refinements: int = 2):
-    """w and b on ill-conditioned data: a QR of B = [1/√n, (X − x̄)/D] by shifted CholeskyQR, then Björck's
-    refinement of the augmented system, as the in-memory fit does with a Householder QR.
+def qr_refined(X, y, system, passes: int = 2):
+    """The solution on ill-conditioned data: a QR of B = [1/√n, (X − x̄)/D] by shifted CholeskyQR, then Björck's
+    refinement of the augmented system until it converges, as the in-memory fit does with a Householder QR.
 
     The first R is the Cholesky factor of BᵀB (from the moments) plus a shift of order eps·n·d, which keeps
     it positive definite whatever the conditioning; each of ``passes`` then forms Z = BR⁻¹, whose Gram is
     close to I, and refines R ← chol(ZᵀZ)·R (CholeskyQR2 after the shift): Q = BR⁻¹ is then orthonormal
     to working precision and is recomputed from each chunk where needed, never stored. Each refinement
-    solves [[I, B], [Bᵀ, 0]] [δr; δφ] = [f; g] through B = QR, with f and g from the data in extended
-    precision; the residual r, which the method keeps beside φ, is replayed chunk by chunk from the small
-    vectors of each step, so nothing of length n is stored either. Returns (w, b, rank, F, RSS) with
-    (X̃ᵀX̃)⁻¹ = FFᵀ.
+    solves [[I, B], [Bᵀ, 0]] [δr; δφ] = [f; g] through B = QR, with f and g from the data in double-double;
+    the residual r, which the method keeps beside θ, is replayed chunk by chunk from the small vectors of
+    each step, so nothing of length n is stored either. Returns (w, b, F, RSS, steps) with (X̃ᵀX̃)⁻¹ = FFᵀ.
     """
     import scipy.linalg
     from dask.array import map_blocks
 
     n, d = int(system.n), system.d
-    root_n, eps = np.sqrt(n), np.finfo(np.float64).eps
+    root_n = np.sqrt(n)
     scale = np.sqrt(np.diag(system.gram))
     scale[scale == 0] = 1.0
     gram = np.eye(d + 1)
     gram[1:, 1:] = system.gram / np.outer(scale, scale)  # the constant column is orthogonal to the centred ones
-    factors = [scipy.linalg.cholesky(gram + 11 * ((n + 1) * (d + 1) + (d + 1) * (d + 2)) * eps * np.trace(gram)
+    factors = [scipy.linalg.cholesky(gram + 11 * ((n + 1) * (d + 1) + (d + 1) * (d + 2)) * EPS * np.trace(gram)
                                      * np.eye(d + 1))]  # fmt: skip
     per_chunk = {"new_axis": [2], "dtype": np.float64}
     for _ in range(passes):
@@ -209,20 +245,19 @@ def qr_refined(X, y, system, passes: int = 2, refinements: int = 2):
             b = _solve(R, b, transposed)
         return b
 
-    def parameters(phi):  # B's coordinates φ = (√n·c, D·w) to (c, w), in extended precision
-        return np.longdouble(phi[0]) / np.longdouble(root_n), phi[1:].astype(np.longdouble) / scale
-
-    constant, coef = parameters(solve(start))
+    coordinates = Coordinates(system.x_mean, scale, n)
     history = []
-    for _ in range(refinements):
-        sums = map_blocks(_block_refinement, X, y[:, None], system.x_mean, scale, root_n, factors, start, history,
-                          constant, coef, dtype=np.longdouble,
-                          chunks=((1,) * X.numblocks[0], (2 * d + 3,))).sum(axis=0).compute()  # fmt: skip
-        g, qf, rss = (np.asarray(part, dtype=np.float64) for part in (sums[: d + 1], sums[d + 1 : 2 * d + 2], sums[-1]))
-        h = solve(g, transposed=True)
-        history.append((constant, coef, h, qf))
-        delta_constant, delta_coef = parameters(solve(qf - h))
-        constant, coef = constant + delta_constant, coef + delta_coef
-    intercept = float(constant - system.x_mean.astype(np.longdouble) @ coef)
+
+    def step(theta):  # one pass: the chunks' parts of [1, X]ᵀr and Qᵀf, summed, give (δr, δθ) as in memory
+        parts = map_blocks(_block_refinement, X, y[:, None], system.x_mean, scale, root_n, factors, start,
+                           list(history), theta[0], theta[1], dtype=np.float64,
+                           chunks=((1,) * X.numblocks[0], (3 * d + 4,))).compute()  # fmt: skip
+        gradient = sum_parts(parts[:, : d + 1], parts[:, d + 1 : 2 * d + 2])
+        qf, rss = parts[:, 2 * d + 2 : 3 * d + 3].sum(axis=0), float(parts[:, -1].sum())
+        h = solve(-coordinates.gradient(gradient), transposed=True)
+        history.append((theta, h, qf))  # replayed by the next step, which refine takes only if it keeps this one
+        return coordinates.parameters(solve(qf - h)), rss
+
+    theta, refinements, rss = refine(step, coordinates.parameters(solve(start)), coordinates)
     r_inverse = solve(np.eye(d + 1))
-    return np.asarray(coef, dtype=np.float64), intercept, d, r_inverse[1:] / scale[:, None], rss
+    return theta[0][1:], theta[0][0], r_inverse[1:] / scale[:, None], rss, refinements

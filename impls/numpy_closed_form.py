@@ -1,37 +1,44 @@
 """Ordinary least squares in closed form: solve the normal equations of the centred data, (X̃ᵀX̃) w = X̃ᵀỹ, b = ȳ − x̄ᵀw.
 
 X̃ᵀX̃ is accumulated over row blocks, so X is read once, never copied whole, and may arrive in chunks;
-ill-conditioned data are solved by a QR factorisation of the centred, equilibrated X instead.
+ill-conditioned data are solved by a QR factorisation of the centred, equilibrated X instead. Either answer
+is then refined against residuals in double-double arithmetic (``impls._refinement``) until it converges.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import _check_feature_names, assert_all_finite, check_is_fitted, check_X_y
 
-from impls import _dask
+from impls import _dask, _refinement
 from impls._base import LinearPredictorMixin, fit_atomically, validate_training_data
 
 # Rows per block: a block in float64 is at most BLOCK_ROWS × d × 8 bytes of scratch memory.
 BLOCK_ROWS = 16384
 # The normal equations are solved when the condition number of the equilibrated X̃ᵀX̃ (the square of
-# X̃'s) is at most this: their error, eps·cond, is then 2e-8 at most, and one step of refinement
-# against the residuals brings it down to that of a QR factorisation. Above it, QR.
+# X̃'s) is at most this: their error, eps·cond, is then 2e-8 at most, and each step of refinement multiplies
+# it by about that much again. Above it, QR, whose steps multiply the error by eps·sqrt(cond). The size of
+# the residual does not enter the choice: with r and X̃ᵀr in double-double, the normal equations' refinement
+# contracts at the same rate whatever the residual (a first step to 15 digits with residuals three times the
+# largest y, benchmarks/accuracy.py), and without them, on data past EXTENDED_LIMIT, a QR in float64 loses
+# the same eps·cond·‖r‖/‖X̃w‖ to a large residual as the normal equations do.
 MAX_CONDITION = 1e8
 # Large well-conditioned data skip the residual pass: below this condition number the normal equations
 # are already accurate to about eps·cond, and where Σ(y − ȳ)² is not much above the RSS (eps·TSS ≤ 1e-12·RSS,
 # so that R² < 1 − 2e-4) the RSS from the sufficient statistics loses at most 1e-12 of itself to cancellation.
 REFINE_CONDITION = 10.0
-# Up to this many numbers in X, the residuals of refinement are computed in extended precision
-# (np.longdouble, 64-bit mantissa on x86): twenty times slower than float64, but then the answer is
-# accurate to far below float64's rounding of the data on ill-conditioned problems.
+# Up to this many numbers in X, the normal equations' answer is refined until it converges, with residuals
+# in double-double (about 25 float64 operations per number and step, in cache-sized blocks); beyond, by at
+# most one step in float64, one pass at the speed of a matrix-vector product. (A QR, which copies X and
+# costs O(nd²), is always refined in double-double.)
 EXTENDED_LIMIT = 2**22
-EPS = np.finfo(np.float64).eps
+EPS = _refinement.EPS
 
 
 def block_moments(X_block, y_block, x_shift, y_shift: float) -> np.ndarray:
@@ -74,16 +81,18 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
 
     How it solves. One pass over X in row blocks accumulates the centred Gram matrix X̃ᵀX̃ and X̃ᵀỹ.
     If X̃, with each column scaled to unit norm, is well-conditioned (cond(X̃ᵀX̃) ≤ ``MAX_CONDITION``),
-    the normal equations are solved by Cholesky and refined once against the residuals y − Xw − b
-    (a second pass, which also gives the residual sum of squares), unless the data are large and that
-    pass cannot change a digit that matters (``REFINE_CONDITION``). Otherwise X̃ is copied, centred and
-    scaled, and factorised by a column-pivoted QR; its solution is refined against the residuals of
-    the original data computed in extended precision, which recovers the digits that float64's
-    rounding of the centred data loses. Where X̃ is *truly* rank-deficient, meaning a diagonal entry
-    of R is below eps·max(n, d) times the largest (a combination of columns is constant to machine
-    precision of the scaled problem), the answer is the minimum-norm ``coef_``, as ``numpy.linalg.lstsq``
-    and ``LinearRegression`` give (the intercept is not part of the norm; this equals ``lstsq`` on
-    ``[X, 1]`` unless a combination of columns of X is constant).
+    the normal equations are solved by Cholesky. Otherwise X̃ is copied, centred and scaled, and factorised
+    by a column-pivoted QR. Either solution is then refined against the residuals of the original data,
+    computed with [1, X]ᵀr in double-double arithmetic (``impls._refinement``), each correction solved by the
+    same factorisation (Björck's augmented system for the QR), until the correction is below float64's
+    resolution of the answer or stops shrinking: the answer is then the exact least-squares solution of the
+    float64 data to 12 digits or more wherever cond(X̃) ≤ 1e10 (``benchmarks/accuracy.py``). On data of more
+    than ``EXTENDED_LIMIT`` numbers, the normal equations' answer gets one step of refinement in float64
+    instead, or none where that pass cannot change a digit that matters (``REFINE_CONDITION``). Where X̃ is
+    *truly* rank-deficient, meaning a diagonal entry of R is below eps·max(n, d) times the largest (a
+    combination of columns is constant to machine precision of the scaled problem), the answer is the
+    minimum-norm ``coef_``, as ``numpy.linalg.lstsq`` and ``LinearRegression`` give (the intercept is not
+    part of the norm; this equals ``lstsq`` on ``[X, 1]`` unless a combination of columns of X is constant).
 
     ``fit(X, y)`` accepts any 2-D array, a ``numpy.memmap`` larger than memory included (well-conditioned
     data are read in blocks, never copied); ``fit_blocks(blocks)`` takes an iterable of
@@ -96,7 +105,12 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
     intercept_ : float
         The least-squares intercept.
     n_iter_ : int
-        1: the data are read once (twice with the residual pass).
+        1: the closed form is not iterative (``n_refinements_`` counts the passes of its refinement).
+    n_refinements_ : int
+        Steps of refinement, each one pass over the data: usually 2 on well-conditioned data (the second
+        finds the answer unchanged in float64), up to 5 at cond(X̃) = 1e12, at most
+        ``impls._refinement.MAX_REFINEMENTS``; 1 or 0 on large data (float64); 0 without refinement (a truly
+        rank-deficient X, ``fit_blocks``).
     solver_ : str
         ``"normal-equations"``, ``"qr"`` (ill-conditioned), ``"svd"`` (truly rank-deficient, minimum
         norm) or, from ``fit_blocks`` on ill-conditioned data, ``"eigh"``.
@@ -126,8 +140,8 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
     --------
     >>> from impls import NumpyClosedFormRegressor
     >>> model = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
-    >>> model.coef_, model.intercept_, model.solver_
-    (array([2.]), 1.0, 'normal-equations')
+    >>> model.coef_, model.intercept_, model.solver_, model.n_refinements_
+    (array([2.]), 1.0, 'normal-equations', 2)
     >>> model = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0], [3.0]], [1.0, 3.0, 5.0, 8.0])
     >>> round(model.sigma2_, 6), model.coef_stderr_.round(6), round(model.rsquared_, 6)
     (0.15, array([0.173205]), 0.988785)
@@ -149,22 +163,12 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
             assert_all_finite(y, input_name="y", estimator_name=type(self).__name__)
             raise ValueError("X or y is too large in magnitude: XᵀX overflows float64. Scale the data first.")
         system = _CentredSystem(moments, x_shift, y_shift)
+        passes = _RowBlocks(X, y, system)
         if system.condition() <= MAX_CONDITION:
-            coef = system.solve()
-            offset = system.y_rest - system.x_rest @ coef  # the intercept in the shifted frame
-            rss = system.rss(coef)
-            if X.size <= EXTENDED_LIMIT or system.condition() > REFINE_CONDITION or EPS * system.tss > 1e-12 * rss:
-                # One step of refinement: the correction solves the same system with X̃ᵀr on the right.
-                rss, (delta_w, delta_offset) = _residual_pass(X, y, coef, offset, system, refine=True)
-                # w + δw is kept in extended precision until b is formed: x̄ᵀ(w − round(w)) can be large.
-                coef, offset = coef.astype(np.longdouble) + delta_w, offset + delta_offset
-            coef, intercept = np.asarray(coef, dtype=np.float64), system.intercept(coef, offset)
-            solver, rank, factor = "normal-equations", X.shape[1], system.inverse_factor()
+            solution = _solve_normal_equations(system, passes)
         else:
-            coef, intercept, solver, rank, factor = _solve_by_qr(X, y, system.x_mean)
-            offset = intercept - system.y_shift + system.x_shift @ coef
-            rss = _residual_pass(X, y, coef, offset, system)[0]
-        self._set_solution(coef, intercept, solver, rank, len(X), rss, system, factor)
+            solution = _solve_by_qr(X, y, system, passes)
+        self._set_solution(solution, len(X), system)
         return self
 
     @fit_atomically
@@ -201,15 +205,15 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
             )
             coef, rank, factor = system.solve_minimum_norm()
             solver = "eigh"
-        rss, intercept = system.rss(coef), system.intercept(coef, system.y_rest - system.x_rest @ coef)
+        intercept = system.intercept(coef, system.y_rest - system.x_rest @ coef)
         vars(self).pop("feature_names_in_", None)  # blocks are arrays: no column names, as scikit-learn resets
         self.n_features_in_ = system.d
-        self._set_solution(coef, intercept, solver, rank, int(system.n), rss, system, factor)
+        self._set_solution(_Solution(coef, intercept, solver, rank, factor, system.rss(coef)), int(system.n), system)
         return self
 
     def _fit_dask(self, X, y):
         """The same closed form on dask arrays or DataFrames, without gathering X: one pass for the moments,
-        one for the residuals (RSS and refinement) where the in-memory fit makes one; on ill-conditioned
+        then each pass of the in-memory fit as one pass over the chunks (``_dask.Chunks``); on ill-conditioned
         data, the in-memory fit's QR and refinement, with the QR by shifted CholeskyQR (``_dask.qr_refined``)."""
         X, y, names = _dask.as_arrays(X, y)
         x_shift, y_shift = _shifts(*_dask.first_block(X, y))
@@ -217,18 +221,9 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
         if not np.isfinite(moments).all():
             raise ValueError("Input X or y contains NaN or infinity, or is too large in magnitude for float64.")
         system = _CentredSystem(moments, x_shift, y_shift)
-        extended = X.size <= EXTENDED_LIMIT
+        passes = _dask.Chunks(X, y, system, extended=X.size <= EXTENDED_LIMIT)
         if system.condition() <= MAX_CONDITION:
-            coef = system.solve()
-            offset = system.y_rest - system.x_rest @ coef
-            rss = system.rss(coef)
-            if extended or system.condition() > REFINE_CONDITION or EPS * system.tss > 1e-12 * rss:
-                # The in-memory fit's rule: refine against the residuals, one more pass over the chunks.
-                rss, sum_r, xtr = _dask.residual_sums(X, y, coef, offset, system, extended)
-                delta_w, delta_offset = system.correction(sum_r, xtr)
-                coef, offset = coef.astype(np.longdouble) + delta_w, offset + delta_offset
-            coef, intercept = np.asarray(coef, dtype=np.float64), system.intercept(coef, offset)
-            solver, rank, factor = "normal-equations", system.d, system.inverse_factor()
+            solution = _solve_normal_equations(system, passes)
         else:
             # The in-memory rank test and, on truly rank-deficient data, its minimum-norm answer, from the
             # R factor of [1/√n, X̃/D, ỹ] (one more pass); full-rank data by a QR refined as in memory.
@@ -237,18 +232,16 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
             n, d = int(system.n), system.d
             diagonal = np.diag(scipy.linalg.qr(triangle[: d + 1, : d + 1], mode="r", pivoting=True)[0])
             if _rank_deficient(diagonal[: min(n, d + 1)], n, d):
-                coef, intercept, solver, rank, factor = _minimum_norm(triangle, n, scale, system.x_mean, system.y_mean)
-                offset = intercept - system.y_shift + system.x_shift @ coef
-                rss = _dask.residual_sums(X, y, coef, offset, system, extended)[0]
+                solution = _minimum_norm(triangle, n, scale, system.x_mean, system.y_mean, passes)
             else:
-                coef, intercept, rank, factor, rss = _dask.qr_refined(X, y, system)
-                solver = "qr"
+                coef, intercept, factor, rss, refinements = _dask.qr_refined(X, y, system)
+                solution = _Solution(coef, intercept, "qr", system.d, factor, rss, refinements)
         self.n_features_in_ = system.d
         if names is not None and all(isinstance(name, str) for name in names):
             self.feature_names_in_ = np.asarray(names, dtype=object)
         else:
             vars(self).pop("feature_names_in_", None)
-        self._set_solution(coef, intercept, solver, rank, int(system.n), rss, system, factor)
+        self._set_solution(solution, int(system.n), system)
         return self
 
     def predict(self, X):
@@ -263,31 +256,42 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
             return _dask.predict(X, self.coef_, self.intercept_)
         return super().predict(X)
 
-    def _set_solution(self, coef, intercept, solver, rank, n, rss, system, factor) -> None:
-        """The solution and its statistics, assigned together at the end of a fit.
-
-        ``factor`` is F with (X̃ᵀX̃)⁻¹ = FFᵀ (a pseudo-inverse when rank-deficient), so that every variance
-        is a sum of squares, never negative by cancellation.
-        """
-        dof = n - rank - 1
+    def _set_solution(self, solution: _Solution, n: int, system: _CentredSystem) -> None:
+        """The solution and its statistics, assigned together at the end of a fit."""
+        dof = n - solution.rank - 1
         if dof > 0:
-            sigma2 = max(rss, 0.0) / dof
+            sigma2 = max(solution.rss, 0.0) / dof
         else:
             warnings.warn(
-                f"{n} examples for {rank} independent features and an intercept leave no degree of freedom: "
-                "sigma2_, coef_stderr_ and intercept_stderr_ are NaN.",
+                f"{n} examples for {solution.rank} independent features and an intercept leave no degree of "
+                "freedom: sigma2_, coef_stderr_ and intercept_stderr_ are NaN.",
                 RuntimeWarning,
                 stacklevel=3,
             )
             sigma2 = np.nan
-        x_mean = system.x_mean
+        factor = solution.factor
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.rsquared_ = float(1.0 - rss / system.tss) if system.tss > 0 else np.nan
-        self.coef_, self.intercept_ = np.asarray(coef, dtype=np.float64), float(intercept)
+            self.rsquared_ = float(1.0 - solution.rss / system.tss) if system.tss > 0 else np.nan
+        self.coef_, self.intercept_ = np.asarray(solution.coef, dtype=np.float64), float(solution.intercept)
         self.coef_stderr_ = np.sqrt(sigma2 * np.sum(factor**2, axis=1))
-        self.intercept_stderr_ = float(np.sqrt(sigma2 * (1.0 / n + np.sum((x_mean @ factor) ** 2))))
-        self.sigma2_, self.rank_, self.n_samples_fit_ = float(sigma2), int(rank), int(n)
-        self.solver_, self.n_iter_ = solver, 1
+        self.intercept_stderr_ = float(np.sqrt(sigma2 * (1.0 / n + np.sum((system.x_mean @ factor) ** 2))))
+        self.sigma2_, self.rank_, self.n_samples_fit_ = float(sigma2), int(solution.rank), int(n)
+        self.solver_, self.n_iter_, self.n_refinements_ = solution.solver, 1, int(solution.refinements)
+
+
+@dataclass(frozen=True)
+class _Solution:
+    """What a solver found: (b, w), how, the rank, F with (X̃ᵀX̃)⁻¹ = FFᵀ (a pseudo-inverse when
+    rank-deficient: every variance is then a sum of squares, never negative by cancellation), the RSS, and
+    the steps of refinement."""
+
+    coef: np.ndarray
+    intercept: float
+    solver: str
+    rank: int
+    factor: np.ndarray
+    rss: float
+    refinements: int = 0
 
 
 class _CentredSystem:
@@ -354,26 +358,67 @@ class _CentredSystem:
         return float(self.tss - 2 * coef @ self.xty + coef @ self.gram @ coef)
 
 
-def _residual_pass(X, y, coef, offset: float, system: _CentredSystem, refine: bool = False):
-    """Σr² for r = (y − y_shift) − (X − x_shift)w − offset over row blocks and, with ``refine``, the
-    correction (δw, δoffset) that solves the normal equations with X̃ᵀr on the right.
+class _RowBlocks:
+    """The passes over an in-memory X (a memmap included) after the moments, one row block at a time:
+    ``exact(θ)`` in double-double for the refinement (``impls._refinement``), ``plain(w, offset)`` in float64."""
 
-    The residuals are computed in extended precision for small data (``EXTENDED_LIMIT``), else in float64.
-    """
-    dtype = np.longdouble if X.size <= EXTENDED_LIMIT else np.float64
-    weights, constant = np.asarray(coef, dtype=dtype), dtype(offset)
-    shifted = system.x_shift.any()
-    rss, sum_r, xtr = 0.0, 0.0, np.zeros(X.shape[1])
-    for start in range(0, len(X), BLOCK_ROWS):
-        x = X[start : start + BLOCK_ROWS]
-        x = x - system.x_shift if shifted else x
-        y_block = y[start : start + BLOCK_ROWS].astype(dtype) - dtype(system.y_shift)  # float32 y: cast first
-        residual = np.asarray(y_block - x.astype(dtype) @ weights - constant, dtype=np.float64)
-        rss += residual @ residual
-        if refine:
+    def __init__(self, X, y, system: _CentredSystem):
+        self.X, self.y, self.system = X, y, system
+        self.extended = X.size <= EXTENDED_LIMIT
+
+    def exact(self, theta: _refinement.Pair) -> tuple[_refinement.Pair, float]:
+        """([1, X]ᵀr, Σr²) for r = y − b − Xw, θ = (b, w)."""
+        return _refinement.residual_sums(self.X, self.y, theta)[1:]
+
+    def plain(self, coef, offset: float) -> tuple[float, float, np.ndarray]:
+        """(Σr², Σr, (X − x_shift)ᵀr) for r = (y − y_shift) − (X − x_shift)w − offset, in float64."""
+        X, y, system = self.X, self.y, self.system
+        shifted = system.x_shift.any()
+        rss, sum_r, xtr = 0.0, 0.0, np.zeros(X.shape[1])
+        for start in range(0, len(X), BLOCK_ROWS):
+            x = X[start : start + BLOCK_ROWS]
+            x = x - system.x_shift if shifted else x
+            y_block = np.asarray(y[start : start + BLOCK_ROWS], dtype=np.float64)  # float32 y: cast first
+            residual = (y_block - system.y_shift) - x @ coef - offset
+            rss += residual @ residual
             sum_r += residual.sum()
             xtr += x.T @ residual
-    return rss, (system.correction(sum_r, xtr) if refine else None)
+        return rss, sum_r, xtr
+
+
+def _rss(passes, system: _CentredSystem, coef, intercept: float) -> float:
+    """Σ(y − b − Xw)² over the data, in double-double where the data are small enough."""
+    if passes.extended:
+        return passes.exact((np.append(intercept, coef), np.zeros(len(coef) + 1)))[1]
+    return passes.plain(coef, intercept - system.y_shift + system.x_shift @ coef)[0]
+
+
+def _solve_normal_equations(system: _CentredSystem, passes) -> _Solution:
+    """Cholesky of X̃ᵀX̃, then refinement: until it converges in double-double (``passes.extended``), else
+    one float64 step where it can change a digit that matters. ``passes`` reads the data: ``_RowBlocks``
+    in memory, ``_dask.Chunks`` on dask."""
+    coef = system.solve()
+    offset = system.y_rest - system.x_rest @ coef  # the intercept in the shifted frame
+    rss, refinements = system.rss(coef), 0
+    if passes.extended:
+        coordinates = _refinement.Coordinates(system.x_mean, _column_scale(system.gram), int(system.n))
+
+        def step(theta):  # the normal equations with [1, X]ᵀr on the right, through the centred X̃ᵀX̃
+            gradient, rss = passes.exact(theta)
+            total, centred = coordinates.centred_gradient(gradient)
+            return coordinates.from_centred(total / system.n, system.solve(centred)), rss
+
+        theta, refinements, rss = _refinement.refine(step, np.append(system.intercept(coef, offset), coef), coordinates)
+        coef, intercept = theta[0][1:], theta[0][0]
+    else:
+        if system.condition() > REFINE_CONDITION or EPS * system.tss > 1e-12 * rss:
+            # One step: the correction solves the same system with X̃ᵀr on the right.
+            rss, sum_r, xtr = passes.plain(coef, offset)
+            delta_w, delta_offset = system.correction(sum_r, xtr)
+            # w + δw is kept in extended precision until b is formed: x̄ᵀ(w − round(w)) can be large.
+            coef, offset, refinements = coef.astype(np.longdouble) + delta_w, offset + delta_offset, 1
+        coef, intercept = np.asarray(coef, dtype=np.float64), system.intercept(coef, offset)
+    return _Solution(coef, intercept, "normal-equations", system.d, system.inverse_factor(), rss, refinements)
 
 
 def _column_scale(gram: np.ndarray) -> np.ndarray:
@@ -390,7 +435,7 @@ def _rank_deficient(diagonal: np.ndarray, n: int, d: int) -> bool:
     return len(diagonal) < d + 1 or diagonal[-1] <= EPS * max(n, d) * diagonal[0]
 
 
-def _minimum_norm(triangle: np.ndarray, n: int, scale: np.ndarray, x_mean, y_mean: float):
+def _minimum_norm(triangle: np.ndarray, n: int, scale: np.ndarray, x_mean, y_mean: float, passes) -> _Solution:
     """The minimum-norm coef_ from the triangular factor of [1/√n, X̃/D, ỹ], by an SVD of its X̃/D block.
 
     Behind the constant column, that block is the factor of X̃/D made exactly orthogonal to the constant,
@@ -406,19 +451,20 @@ def _minimum_norm(triangle: np.ndarray, n: int, scale: np.ndarray, x_mean, y_mea
     if null.size:
         coef = coef - null @ np.linalg.lstsq(null, coef, rcond=None)[0]
     factor = (Vt[keep].T / singular[keep]) / scale[:, None]  # the pseudo-inverse of X̃ᵀX̃ is FFᵀ
-    return coef, float(y_mean - x_mean @ coef), "svd", int(keep.sum()), factor
+    intercept = float(y_mean - x_mean @ coef)
+    return _Solution(coef, intercept, "svd", int(keep.sum()), factor, _rss(passes, passes.system, coef, intercept))
 
 
-def _solve_by_qr(X, y, x_mean, refinements: int = 2):
-    """Least squares by a column-pivoted QR of [1/√n, X̃ D⁻¹] (X̃ centred, D its column norms), refined
-    against the residuals of the original data in extended precision.
+def _solve_by_qr(X, y, system: _CentredSystem, passes: _RowBlocks) -> _Solution:
+    """Least squares by a column-pivoted QR of B = [1/√n, X̃ D⁻¹] (X̃ centred, D its column norms), refined
+    until it converges against the residuals of the original data in double-double.
 
-    The refinement solves the augmented system [[I, B], [Bᵀ, 0]] [r; φ] = [y; 0] for the residual and
-    the parameters together (Björck's method), which converges where κ(B)·eps < 1 and so recovers the
-    digits lost in forming B. Truly rank-deficient data get the minimum-norm answer by SVD instead.
+    The refinement solves the augmented system [[I, B], [Bᵀ, 0]] [r; φ] = [y; 0] for the residual and the
+    parameters together (Björck's method), which converges where κ(B)·eps < 1, whatever the residual, and
+    so recovers the digits lost in forming B. Truly rank-deficient data get the minimum-norm answer by SVD.
     """
     n, d = X.shape
-    centred = X - x_mean
+    centred = X - system.x_mean
     norms = np.linalg.norm(centred, axis=0)
     norms[norms == 0] = 1.0
     B = np.column_stack([np.full(n, 1 / np.sqrt(n)), centred / norms])
@@ -427,7 +473,7 @@ def _solve_by_qr(X, y, x_mean, refinements: int = 2):
     if _rank_deficient(np.diag(R), n, d):
         y_mean = float(np.mean(y, dtype=np.float64))
         triangle = np.linalg.qr(np.column_stack([B, y - y_mean]), mode="r")
-        return _minimum_norm(_square(triangle, d + 2), n, norms, x_mean, y_mean)
+        return _minimum_norm(_square(triangle, d + 2), n, norms, system.x_mean, y_mean, passes)
 
     def correction(f, g):  # (δr, δφ) with δr + B δφ = f and Bᵀ δr = g, through B = QR
         h = scipy.linalg.solve_triangular(R, g[pivots], trans="T")
@@ -436,27 +482,25 @@ def _solve_by_qr(X, y, x_mean, refinements: int = 2):
         delta_phi[pivots] = scipy.linalg.solve_triangular(R, qf - h)
         return Q @ h + (f - Q @ qf), delta_phi
 
-    # In extended precision, with B's coordinates φ = (√n·c, D·w): the fitted values are c + X̃w, and
-    # y − c is subtracted first (exactly, as c is close to the values of y), so no large product is summed.
-    ext = np.longdouble
-    residual, phi = correction(np.asarray(y, dtype=np.float64), np.zeros(d + 1))
-    residual, constant, coef = residual.astype(ext), ext(phi[0]) / ext(np.sqrt(n)), phi[1:].astype(ext) / norms
-    centred_ext, y_ext, root_n = X.astype(ext) - x_mean.astype(ext), y.astype(ext), np.sqrt(n)
-    for _ in range(refinements):
-        f = np.asarray((y_ext - constant) - centred_ext @ coef - residual, dtype=np.float64)
-        total = residual.sum()
-        g = -np.asarray(np.append(total / ext(root_n), (centred_ext.T @ residual) / norms), dtype=np.float64)
-        delta_r, delta_phi = correction(f, g)
-        residual += delta_r.astype(ext)
-        constant += ext(delta_phi[0] / root_n)
-        coef += delta_phi[1:].astype(ext) / norms
-    intercept = float(constant - x_mean.astype(ext) @ coef)
+    coordinates = _refinement.Coordinates(system.x_mean, norms, n)
+    first_residual, phi = correction(np.asarray(y, dtype=np.float64), np.zeros(d + 1))
+    residual, delta_r = (first_residual, np.zeros(n)), np.zeros(n)
+
+    def step(theta):  # f = y − b − Xw − r and g = −Bᵀr in double-double, r kept in double-double beside θ
+        nonlocal residual, delta_r
+        # The last step's δr, applied now that its δθ was (refine drops a correction that stopped shrinking).
+        residual = _refinement.add(residual, delta_r)
+        f, gradient, rss = _refinement.residual_sums(X, y, theta, residual)
+        delta_r, delta_phi = correction(f, -coordinates.gradient(gradient))
+        return coordinates.parameters(delta_phi), rss
+
+    theta, refinements, rss = _refinement.refine(step, coordinates.parameters(phi), coordinates)
     # (BᵀB)⁻¹ = P R⁻¹ R⁻ᵀ Pᵀ, and BᵀB = diag(1, D⁻¹X̃ᵀX̃D⁻¹) (the constant column is orthogonal to the
     # centred ones), so (X̃ᵀX̃)⁻¹ = FFᵀ with F the rows of P R⁻¹ for X, divided by D.
     r_inverse = scipy.linalg.solve_triangular(R, np.eye(d + 1))
     factor = np.empty_like(r_inverse)
     factor[pivots] = r_inverse
-    return np.asarray(coef, dtype=np.float64), intercept, "qr", d, factor[1:] / norms[:, None]
+    return _Solution(theta[0][1:], theta[0][0], "qr", d, factor[1:] / norms[:, None], rss, refinements)
 
 
 def _square(triangle: np.ndarray, size: int) -> np.ndarray:

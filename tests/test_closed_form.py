@@ -1,12 +1,19 @@
-"""The closed form against lstsq and LinearRegression, by hand, from blocks and memmaps, on random problems."""
+"""The closed form against lstsq and LinearRegression, by hand, from blocks and memmaps, on random problems;
+its refinement against the exact answer of benchmarks/accuracy.py."""
+
+import os
+import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LinearRegression
 
 from impls import NumpyClosedFormRegressor
+
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
 def _design(rank_deficient):
@@ -142,3 +149,80 @@ def test_a_failed_refit_leaves_the_previous_fit_untouched():
     assert vars(est).keys() == before.keys()
     for key, value in before.items():
         np.testing.assert_array_equal(getattr(est, key), value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Refinement until it converges, in double-double arithmetic
+
+
+def test_error_free_transformations_worked_by_hand():
+    from impls._refinement import exact_sum, two_product, two_sum
+
+    # 1e16 + 1 is not a float64: TwoSum keeps the 1 it rounds away; a float64 sum of [1e16, 1, -1e16] gives 0.
+    assert two_sum(1e16, 1.0) == (1e16, 1.0)
+    high, low = exact_sum(np.array([[1e16, 3.0], [1.0, 2.0**-60], [-1e16, -3.0]]), axis=0)
+    np.testing.assert_array_equal(high, [1.0, 2.0**-60])
+    np.testing.assert_array_equal(low, [0.0, 0.0])
+    # (1 + 2⁻³⁰)² = 1 + 2⁻²⁹ + 2⁻⁶⁰: the product rounds to 1 + 2⁻²⁹, and its error is 2⁻⁶⁰ exactly.
+    assert two_product(1 + 2.0**-30, 1 + 2.0**-30) == (1 + 2.0**-29, 2.0**-60)
+
+
+def test_refine_stops_when_converged_when_stalled_and_at_the_cap(monkeypatch):
+    from impls import _refinement
+
+    coordinates = _refinement.Coordinates(np.zeros(1), np.ones(1), 1)
+
+    def run(corrections):
+        steps = iter(corrections)
+        return _refinement.refine(lambda theta: (np.array([0.0, next(steps)]), 0.0), np.array([0.0, 1.0]), coordinates)
+
+    theta, steps, _ = run([1e-3, 1e-9, 1e-17, 1.0])  # 1e-17 is below float64's resolution of w = 1.001000001
+    assert steps == 3 and theta[0][1] + theta[1][1] == pytest.approx(1.001000001, rel=1e-15)
+    theta, steps, _ = run([1e-3, 1e-9, 0.9e-9, 1.0])  # stopped shrinking: the third correction is dropped
+    assert steps == 3 and theta[0][1] == 1.001000001
+    monkeypatch.setattr(_refinement, "MAX_REFINEMENTS", 4)
+    assert run([10.0**-k for k in range(1, 9)])[1] == 4
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "polynomial, degree 10, x in [-8.8, -3.1] (Filip-like)",
+        "near-collinear, cond ~1e12",
+        "means 1e6 times the spread",
+        "polynomial, degree 5, x in 0..20, residual 1e7",
+    ],
+)
+def test_the_digits_do_not_depend_on_long_double(name, monkeypatch):
+    """Where np.longdouble is float64 (MSVC, Apple silicon) the refinement keeps every digit: its extended
+    precision is double-double, in float64 operations, on every platform."""
+    import accuracy
+
+    X, y, _ = accuracy.DESIGNS[name]()
+    monkeypatch.setattr(np, "longdouble", np.float64)
+    fitted = NumpyClosedFormRegressor().fit(X, y)
+    digits = accuracy.lre(np.append(fitted.intercept_, fitted.coef_), accuracy.exact_lstsq(X, y))
+    assert digits >= accuracy.bar(accuracy.condition(X))
+
+
+def test_float32_data_get_the_exact_answer_of_their_values():
+    import accuracy
+
+    X, y, _ = accuracy.DESIGNS["polynomial, degree 5, x in [1, 2]"]()
+    X, y = X.astype(np.float32), y.astype(np.float32)
+    fitted = NumpyClosedFormRegressor().fit(X, y)
+    exact = accuracy.exact_lstsq(X.astype(np.float64), y.astype(np.float64))
+    assert accuracy.lre(np.append(fitted.intercept_, fitted.coef_), exact) >= accuracy.BAR
+
+
+def test_steps_of_refinement_are_reported(monkeypatch):
+    import impls.numpy_closed_form as closed_form
+
+    X, y = _design(rank_deficient=False)
+    assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 2  # a correction, then one that changes nothing
+    assert NumpyClosedFormRegressor().fit(*_design(rank_deficient=True)).n_refinements_ == 0  # minimum norm
+    assert NumpyClosedFormRegressor().fit_blocks([(X, y)]).n_refinements_ == 0
+    monkeypatch.setattr(closed_form, "EXTENDED_LIMIT", 0)  # large data: none where cond ≤ REFINE_CONDITION ...
+    assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 0
+    monkeypatch.setattr(closed_form, "REFINE_CONDITION", 0.0)  # ... else one step in float64
+    assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 1

@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT
 
 from impls import NumpyClosedFormRegressor
+from impls._refinement import MAX_REFINEMENTS
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
@@ -51,27 +52,25 @@ def test_dask_dataframes_keep_their_column_names(client):
     np.testing.assert_allclose(fitted.coef_, NumpyClosedFormRegressor().fit(X, y).coef_, rtol=1e-12)
 
 
-def test_ill_conditioned_dask_data_keep_the_digits_of_the_in_memory_fit(client):
-    """The trust bars of tests/test_accuracy.py, on dask input in three chunks: CholeskyQR refined as
-    the in-memory QR is, with every chunk's part of Bᵀr summed in extended precision."""
+def test_dask_data_keep_the_digits_of_the_exact_answer(client):
+    """The bars of tests/test_accuracy.py less one digit, on dask input in three chunks on the in-process
+    cluster: the in-memory refinement, one pass over the chunks per step, each chunk's part of [1, X]ᵀr
+    summed with the others in double-double; the rule that picks the solver, and the steps, as in memory."""
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import accuracy
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n = d + 1: no degree of freedom
         for name, make in accuracy.DESIGNS.items():
-            X, y = make()
+            X, y, _ = make()
             rows = max(2, -(-len(X) // 3))
             fitted = NumpyClosedFormRegressor().fit(
                 da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows)
             )
-            exact = accuracy.exact_lstsq(X, y)
-            digits = accuracy.lre(np.append(fitted.intercept_, fitted.coef_), exact)
-            anchors = {label: accuracy.lre(solve(X, y), exact) for label, solve in accuracy.solvers().items()}
-            assert digits >= anchors["statsmodels qr"] - 0.3, name
-            assert digits >= anchors["lstsq [1, X]"] and digits >= anchors["LinearRegression"], name
-            if "degree 10" in name:
-                assert fitted.solver_ == "qr" and digits >= 7
+            in_memory = NumpyClosedFormRegressor().fit(X, y)
+            digits = accuracy.lre(np.append(fitted.intercept_, fitted.coef_), accuracy.exact_lstsq(X, y))
+            assert digits >= accuracy.bar(accuracy.condition(X)) - accuracy.DASK_ALLOWANCE, (name, digits)
+            assert fitted.solver_ == in_memory.solver_ and 1 <= fitted.n_refinements_ < MAX_REFINEMENTS, name
 
 
 @pytest.mark.slow
