@@ -122,14 +122,17 @@ def memory_needed(num_examples: int, num_features: int, num_test: int, dtype: st
     return needed
 
 
-def check_memory(num_examples: int, num_features: int, num_test: int, dtype: str, names) -> None:
-    """Refuse data that cannot fit: the arrays, plus one shuffled copy per epoch where torch trains."""
-    needed = memory_needed(num_examples, num_features, num_test, dtype, names)
+def check_memory(
+    num_examples: int, num_features: int, num_test: int, dtype: str, names, extra: int = 0, what: str = ""
+) -> None:
+    """Refuse data that cannot fit: the arrays, plus one shuffled copy per epoch where torch trains, plus
+    ``extra`` bytes (``what`` says for what, in the message)."""
+    needed = memory_needed(num_examples, num_features, num_test, dtype, names) + extra
     available = available_memory()
     if available is not None and needed > available:
         raise UsageError(
-            f"--num-examples {num_examples} with {num_features} features needs about {needed / 2**30:.1f} GiB "
-            f"of memory; {available / 2**30:.1f} GiB is available here"
+            f"--num-examples {num_examples} with {num_features} features{what and ' ' + what} needs about "
+            f"{needed / 2**30:.1f} GiB of memory; {available / 2**30:.1f} GiB is available here"
         )
 
 

@@ -15,21 +15,32 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
+import math
 import os
 import socket
 import sys
 import tempfile
 import time
 
+from runner.checks import UsageError
 from runner.files import check_not_input, check_output
 
 NAMES = ("torch-concise", "torch-scratch")
-TIMEOUT = datetime.timedelta(seconds=120)  # how long a rank waits for the others before giving up
+TIMEOUT = 30.0  # seconds a rank waits for the others (to join, or at a collective) before giving up
+RANK_MEMORY = 400 * 2**20  # bytes a rank takes besides its data: a Python process with torch imported
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: UsageError, which ``main`` prints."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="python -m runner.distributed", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
@@ -51,15 +62,33 @@ def parser() -> argparse.ArgumentParser:
     add("--warm-up", action="store_true", help="fit once untimed first, so that the time is not of first-call costs")
     add("--record-steps", action="store_true", help="also write the parameters after every step to --output")
     add("--output", metavar="PATH.json", help="rank 0 writes the fit here as JSON")
+    add("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
+        help="how long a rank waits for the others (to join, or at each step) before it stops with an error")  # fmt: skip
+    add("--nproc-per-node", type=int, metavar="W",
+        help="start W ranks on this machine yourself (no torchrun), every socket on 127.0.0.1")  # fmt: skip
     return top
 
 
 def checked_args(argv):
     """The flags, with the checks that need no data: ``--data`` with ``--target``, and ``--output`` checked as
     compare.py checks it (a regular file we can replace, never an input)."""
+    from runner.checks import check_memory, check_settings, check_truth
+
     args = parser().parse_args(argv)
     if (args.data is None) != (args.target is None):
         parser().error("--data and --target go together")
+    check_settings([args.impl], args.num_examples, args.noise, args.batch_size, args.lr, args.num_epochs, args.seed,
+                   1, args.device, args.dtype)  # fmt: skip
+    if not 0 < args.timeout < math.inf:
+        raise UsageError(f"--timeout must be a number of seconds > 0; got {args.timeout!r}")
+    world_size = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if args.nproc_per_node is None else args.nproc_per_node
+    if not 1 <= world_size <= 64:
+        raise UsageError(f"--nproc-per-node must be a number of ranks from 1 to 64; got {world_size}")
+    if args.data is None:
+        check_truth(args.true_w, args.true_b, args.noise, args.dtype)
+        # Every rank of this machine holds the whole data set and a Python process with torch.
+        check_memory(args.num_examples * world_size, len(args.true_w), 0, args.dtype, [args.impl],
+                     extra=world_size * RANK_MEMORY, what=f"on {world_size} rank{'s' * (world_size > 1)}")  # fmt: skip
     check_output(args.output, "--output")
     check_not_input(args.output, "--output", args.data)
     return args
@@ -102,7 +131,7 @@ def fit_on_rank(args, estimator, X, y, rank: int, world_size: int) -> dict | Non
         return None
     result = {
         "impl": args.impl, "world_size": world_size, "backend": dist.get_backend(), "num_examples": len(X),
-        "batch_size": args.batch_size, "shard_sizes": shard_sizes(args.batch_size, world_size),
+        "batch_size": args.batch_size, "shard_sizes": shard_sizes(min(args.batch_size, len(X)), world_size),
         "coef": estimator.coef_.tolist(), "intercept": estimator.intercept_, "loss_curve": estimator.loss_curve_,
         "n_iter": estimator.n_iter_, "n_steps": estimator.n_steps_, "diverged": estimator.diverged_,
         "fit_seconds": seconds, "seconds_per_epoch": seconds / max(estimator.n_iter_, 1),
@@ -139,10 +168,14 @@ def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: boo
 
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend, store=store, rank=rank if store else -1, world_size=world_size if store else -1,
-                            timeout=TIMEOUT)  # fmt: skip
+                            timeout=datetime.timedelta(seconds=args.timeout))  # fmt: skip
     try:
         result = fit_on_rank(args, estimator, X, y, rank, world_size)
     finally:
+        # The estimator's DDP wrapper holds the group's communication threads: free it before the group
+        # goes, not at interpreter exit, where tearing them down in the wrong order aborts the process.
+        del estimator
+        gc.collect()
         dist.destroy_process_group()
     if result is not None:
         if show:
@@ -154,35 +187,52 @@ def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: boo
     return result
 
 
-def main() -> int:
-    """The entry under torchrun: rank, world size and rendezvous come from its environment."""
-    environ = os.environ
+def main(argv=None) -> int:
+    """The entry: ``--nproc-per-node W`` starts W ranks here; under torchrun, rank, world size and rendezvous
+    come from its environment."""
+    environ, argv = os.environ, sys.argv[1:] if argv is None else list(argv)
     try:
-        checked_args(sys.argv[1:])  # --help, a bad flag or output, before anything else
+        args = checked_args(argv)  # --help, a bad flag, setting or output, before any rank starts
     except ValueError as exc:
         print(f"python -m runner.distributed: error: {exc}", file=sys.stderr)
         return 2
+    if args.nproc_per_node is not None and "RANK" not in environ:
+        try:
+            result = spawn(argv, args.nproc_per_node)
+        except Exception as exc:  # noqa: BLE001 - a rank's failure, in one line
+            print(f"python -m runner.distributed: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+            return 1
+        print(_summary(result), flush=True)
+        if args.output is not None:
+            from runner.files import write_text
+
+            write_text(args.output, json.dumps(result, indent=1))
+        return 0
     if "RANK" not in environ:
-        print("python -m runner.distributed: error: run it under torchrun (torchrun --nproc-per-node 2 -m "
-              "runner.distributed ...), or call runner.distributed.spawn from Python", file=sys.stderr)  # fmt: skip
+        print("python -m runner.distributed: error: give --nproc-per-node W to start W ranks here, or run it "
+              "under torchrun (torchrun --nproc-per-node 2 -m runner.distributed ...)", file=sys.stderr)  # fmt: skip
         return 2
     try:
-        run(sys.argv[1:], int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
-    except ValueError as exc:  # a bad setting, which every rank meets alike: one line, from rank 0
+        run(argv, int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
+    except ValueError as exc:  # a bad setting or file, which every rank meets alike: one line, from rank 0
         if environ["RANK"] == "0":
             print(f"python -m runner.distributed: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - another rank stopped, or did not come, within --timeout
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"python -m runner.distributed: rank {environ['RANK']}: error: {message}", file=sys.stderr)
+        return 1
     return 0
 
 
-def _spawned(rank: int, argv, world_size: int, port: int) -> None:
+def _spawned(rank: int, argv, world_size: int, port: int, timeout: float) -> None:
     """One spawned rank: the store's client on 127.0.0.1, then ``run``."""
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))  # the ranks share the machine's cores
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo" if sys.platform.startswith("linux") else "lo0")
-    store = dist.TCPStore("127.0.0.1", port, world_size, is_master=False, timeout=TIMEOUT)
+    store = dist.TCPStore("127.0.0.1", port, world_size, is_master=False, timeout=datetime.timedelta(seconds=timeout))
     run(argv, rank, world_size, rank, store=store, show=False)
 
 
@@ -192,6 +242,7 @@ def spawn(argv, world_size: int = 2) -> dict:
     import torch.distributed as dist
     import torch.multiprocessing as mp
 
+    timeout = datetime.timedelta(seconds=checked_args(argv).timeout)
     with tempfile.TemporaryDirectory() as folder:
         output = os.path.join(folder, "fit.json")
         listener = socket.socket()
@@ -200,9 +251,9 @@ def spawn(argv, world_size: int = 2) -> dict:
         port = listener.getsockname()[1]
         # The store takes the listening socket over (and closes it when it goes).
         store = dist.TCPStore("127.0.0.1", port, world_size, is_master=True, master_listen_fd=listener.detach(),
-                              wait_for_workers=False, timeout=TIMEOUT)  # fmt: skip
-        mp.start_processes(_spawned, args=([*argv, "--output", output], world_size, port), nprocs=world_size,
-                           start_method="spawn")  # fmt: skip
+                              wait_for_workers=False, timeout=timeout)  # fmt: skip
+        mp.start_processes(_spawned, args=([*argv, "--output", output], world_size, port, timeout.total_seconds()),
+                           nprocs=world_size, start_method="spawn")  # fmt: skip
         del store
         with open(output, encoding="utf-8") as file:
             return json.load(file)

@@ -4,9 +4,13 @@ The ranks are spawned processes meeting at a store on 127.0.0.1 and a free port 
 the tests that start them, or any other process, are ``slow``.
 """
 
+import datetime
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ import torch.distributed
 import torch.multiprocessing
 from conftest import ROOT, run_cli
 
+import runner.distributed
 from impls import TorchConciseRegressor, TorchScratchRegressor, synthetic_data
 from runner import study
 from runner.distributed import spawn
@@ -74,7 +79,7 @@ def test_a_bad_setting_under_torchrun_is_one_line_before_any_rank_joins():
     out = subprocess.run([sys.executable, "-m", "runner.distributed", "--lr", "-1"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
-    assert out.stderr.startswith("python -m runner.distributed: error: The 'lr' parameter of TorchConciseRegressor")
+    assert out.stderr.startswith("python -m runner.distributed: error: --lr must be a finite number > 0; got -1.0")
 
 
 @pytest.mark.slow
@@ -82,7 +87,8 @@ def test_the_module_outside_torchrun_exits_2_with_the_recipe():
     env = {key: value for key, value in os.environ.items() if key not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     out = subprocess.run([sys.executable, "-m", "runner.distributed"], cwd=ROOT, env=env, capture_output=True,
                          text=True, check=False)  # fmt: skip
-    assert out.returncode == 2 and "torchrun --nproc-per-node 2" in out.stderr and out.stdout == ""
+    assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
+    assert "give --nproc-per-node W to start W ranks here, or run it under torchrun" in out.stderr
 
 
 def test_a_test_not_marked_slow_can_start_neither_ranks_nor_processes(process_attempts):
@@ -92,3 +98,56 @@ def test_a_test_not_marked_slow_can_start_neither_ranks_nor_processes(process_at
         subprocess.run([sys.executable, "-c", "pass"], check=False)
     assert process_attempts == ["BaseProcess.start", "Popen._execute_child"]  # tests/conftest.py's guard
     process_attempts.clear()  # refused on purpose: the test passes
+
+
+BAD_SETTINGS = [
+    (["--noise", "-1"], "--noise must be a finite number >= 0; got -1.0"),
+    (["--seed", "-1"], "--seed must be an integer in [0, 2**32); got -1"),
+    (["--num-examples", "1e10"], "argument --num-examples: invalid int value: '1e10'"),
+    (["--num-examples", "10000000000"], "--num-examples 10000000000 with 2 features on 1 rank needs about"),
+    (["--num-examples", "1000000000", "--nproc-per-node", "8"], "on 8 ranks needs about"),
+    (["--nproc-per-node", "0"], "--nproc-per-node must be a number of ranks from 1 to 64; got 0"),
+    (["--timeout", "-1"], "--timeout must be a number of seconds > 0; got -1.0"),
+    (["--true-w", "inf"], "--true-w and --true-b must be finite numbers"),
+]
+
+
+@pytest.mark.parametrize("argv, words", BAD_SETTINGS, ids=[" ".join(argv) for argv, _ in BAD_SETTINGS])
+def test_a_bad_setting_is_one_line_before_any_rank_starts(argv, words, capsys, monkeypatch):
+    monkeypatch.setattr(runner.distributed, "spawn", lambda *a: pytest.fail("a rank started"))
+    assert runner.distributed.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("python -m runner.distributed: error: ") and words in err, err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_one_line_from_the_entry_point(capsys, monkeypatch):
+    monkeypatch.setattr(runner.distributed, "spawn", lambda *a: pytest.fail("a rank started"))
+    assert runner.distributed.main(["--device", "cuda", "--nproc-per-node", "2"]) == 2
+    assert "--device 'cuda' is not available here" in capsys.readouterr().err
+
+
+def test_a_rank_waiting_for_one_that_never_comes_stops_within_the_timeout():
+    """Rank 0 of two in this process, with the store on 127.0.0.1 and no rank 1: an error after --timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    store = torch.distributed.TCPStore("127.0.0.1", port, 2, is_master=True, master_listen_fd=listener.detach(),
+                                       wait_for_workers=False, timeout=datetime.timedelta(seconds=1))  # fmt: skip
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="timeout"):
+        runner.distributed.run(["--timeout", "1"], 0, 2, 0, store=store, show=False)
+    assert time.perf_counter() - start < 10
+    del store
+
+
+@pytest.mark.slow
+def test_the_launcher_runs_w_ranks_on_loopback_and_writes_rank_0s_fit(tmp_path, capsys):
+    output = tmp_path / "fit.json"
+    argv = ["--nproc-per-node", "2", "--impl", "torch-scratch", "--num-examples", "5", "--output", str(output)]
+    assert runner.distributed.main(argv) == 0
+    fit = json.loads(output.read_text())
+    assert fit["world_size"] == 2 and fit["num_examples"] == 5
+    assert fit["shard_sizes"] == [3, 2]  # the global batch of 10 is the 5 examples there are
+    one_process = TorchScratchRegressor(num_epochs=3).fit(*synthetic_data([2.0, -3.4], 4.2, 5))
+    np.testing.assert_allclose(fit["coef"], one_process.coef_, rtol=1e-5)
+    assert "torch-scratch on 2 ranks (gloo), global batch 10 in shards of 3/2" in capsys.readouterr().out
