@@ -19,6 +19,10 @@ class UsageError(ValueError):
     """Bad input to the runner: the command line reports it in one line and exits with status 2."""
 
 
+class DataError(UsageError):
+    """Bad values in the data (a NaN, an infinity, a number too large), found while computing on them."""
+
+
 def is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 

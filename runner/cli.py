@@ -12,10 +12,10 @@ import os
 import sys
 
 import impls
-from runner.checks import UsageError, check_settings
+from runner.checks import DataError, UsageError, check_settings
 from runner.cluster import TIMEOUT, check_scheduler, dask_scheduler
 from runner.files import check_not_input, check_output, staged_outputs, write_text, write_utf8
-from runner.read import many_files
+from runner.read import diagnose_files, many_files
 from runner.render import FORMATS
 
 
@@ -156,10 +156,17 @@ def run_report(args):
 
         scheduler = "threads" if args.scheduler is None else args.scheduler
         with dask_scheduler(scheduler, args.timeout, args.dashboard):
-            X, y, names, count = read_dask(args.data, args.target, features)
-            name = f"{args.data} ({count} file{'s' * (count > 1)}, dask {scheduler.split('://')[0]})"
-            return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=name,
-                           feature_names=names, sample=args.sample, **settings)  # fmt: skip
+            try:
+                X, y, names, count = read_dask(args.data, args.target, features)
+                name = f"{args.data} ({count} file{'s' * (count > 1)}, dask {scheduler.split('://')[0]})"
+                return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=name,
+                               feature_names=names, sample=args.sample, **settings)  # fmt: skip
+            except (ValueError, TypeError) as exc:
+                if isinstance(exc, UsageError) and not isinstance(exc, DataError):
+                    raise
+                # dask read a bad value without saying where: find the file and line, or let the error be.
+                diagnose_files(args.data, args.target, features)
+                raise
     if args.data is not None:
         from runner.read import read_data
 

@@ -29,8 +29,9 @@ def read_data(path: str, target: str, features: list[str] | None = None) -> tupl
 
 
 def many_files(path: str) -> bool:
-    """Whether ``--data`` names a directory or a glob pattern rather than one file."""
-    return os.path.isdir(path) or any(char in path for char in "*?[")
+    """Whether ``--data`` names a directory or a glob pattern rather than one file (a file that exists is one
+    file, even if its name has glob characters, as ``data[1].parquet`` does)."""
+    return os.path.isdir(path) or (not os.path.isfile(path) and any(char in path for char in "*?["))
 
 
 def data_files(path: str) -> list[str]:
@@ -92,6 +93,14 @@ def read_dask(path: str, target: str, features: list[str] | None = None):
     frame = frame.astype("float64")
     table = (frame.optimize() if hasattr(frame, "optimize") else frame).to_dask_array(lengths=True)
     return table[:, :-1], table[:, -1], features, len(files)
+
+
+def diagnose_files(path: str, target: str, features: list[str] | None) -> None:
+    """Read each file ``path`` names, one at a time, as a single --data file is read: the first problem (a
+    cell that is not a number, a missing value, a ragged row, a column of strings) is raised as its one-line
+    UsageError, naming the file (and the line, for CSV). For after dask failed on the files without saying where."""
+    for name in data_files(path):
+        read_data(name, target, features)
 
 
 def _parquet_header(path: str) -> list[str]:

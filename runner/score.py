@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from impls._dask import is_dask, predict
-from runner.checks import UsageError
+from runner.checks import DataError
 
 
 @dataclass
@@ -72,7 +72,7 @@ def least_squares_reference(data: Data, noise: float | None) -> dict:
         try:
             fit = NumpyClosedFormRegressor().fit(data.X, data.y)
         except ValueError as exc:  # dask data are checked as they are read: a NaN or inf shows here
-            raise UsageError(f"the data: {str(exc).splitlines()[0]}") from None
+            raise DataError(f"the data: {str(exc).splitlines()[0]}") from None
     num_examples, num_features = data.X.shape
     return {
         "coef": fit.coef_.tolist(),

@@ -111,7 +111,10 @@ def test_the_library_scores_dask_arrays_without_gathering_them(client, no_gather
         (["--data", "{empty}", "--target", "y"], "names no file"),
         (["--data", "{mixed}", "--target", "y"], "mixes Parquet and CSV files"),
         (["--data", "{folder}", "--target", "z"], "--target 'z' is not a column of"),
-        (["--data", "{holes}", "--target", "y", "--impl", "numpy-closed-form"], "contains NaN or infinity"),
+        (
+            ["--data", "{holes}", "--target", "y", "--impl", "numpy-closed-form"],
+            "part0.parquet row 8, column 'b' is nan",
+        ),
     ],
 )
 def test_bad_dask_command_lines_exit_2_with_one_line(argv, words, tmp_path, capsys):
@@ -216,3 +219,53 @@ def test_predict_checks_a_dask_dataframes_column_names_as_pandas_ones():
         with pytest.raises(ValueError, match="feature names should match") as from_dask:
             model.predict(dd.from_pandas(other, npartitions=2))
         assert str(from_dask.value) == str(from_pandas.value)
+
+
+LATER_FILE_PROBLEMS = [
+    ("a,b,c,y\n1,2,3,4\n5,abc,7,8\n", "part9.csv line 3, column 'b' is 'abc', not a number"),
+    ("a,b,c,y\n1,2,3,4\n5,,7,8\n", "part9.csv line 3, column 'b' is empty"),
+    ("a,b,c,y\n1,2,3,4\n5,6,7\n", "part9.csv line 3 has 3 fields; the header has 4"),
+    ("a,b,c,y\n1,2,3,4\n5,6,7,inf\n", "part9.csv line 3, column 'y' is inf, not a finite number"),
+]
+
+
+@pytest.mark.parametrize("text, words", LATER_FILE_PROBLEMS, ids=[words for _, words in LATER_FILE_PROBLEMS])
+def test_a_bad_value_in_a_later_csv_file_is_one_line_naming_the_file_and_line(text, words, tmp_path, capsys):
+    X, y = synthetic_data(TRUE_W, TRUE_B, 60, dtype="float64")
+    folder = _write_parts(tmp_path / "parts", X, y, 2, kind="csv")
+    (folder / "part9.csv").write_text(text)
+    assert main(["--data", str(folder), "--target", "y", "--repeats", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+
+
+@pytest.mark.parametrize(
+    "write, words",
+    [
+        (lambda path: path.write_bytes(b""), "cannot read {path} (--data) as Parquet"),
+        (lambda path: path.write_bytes(b"PAR1 not really"), "cannot read {path} (--data) as Parquet"),
+        (lambda path: pq.write_table(pa.table({"a": ["x"], "b": [1.0], "c": [1.0], "y": [1.0]}), path), "holds string"),
+        (
+            lambda path: pq.write_table(
+                pa.table({"a": [None, 1.0], "b": [1.0] * 2, "c": [1.0] * 2, "y": [1.0] * 2}), path
+            ),
+            "{path} row 1, column 'a' is missing",
+        ),
+    ],
+    ids=["empty", "corrupt", "strings", "missing"],
+)
+def test_a_bad_later_parquet_file_is_one_line_naming_it(write, words, tmp_path, capsys):
+    X, y = synthetic_data(TRUE_W, TRUE_B, 60, dtype="float64")
+    folder = _write_parts(tmp_path / "parts", X, y, 2)
+    write(folder / "part9.parquet")
+    assert main(["--data", str(folder), "--target", "y", "--repeats", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words.format(path=folder / "part9.parquet") in err, err
+
+
+def test_a_file_whose_name_has_glob_characters_is_that_file(tmp_path, monkeypatch):
+    X, y = synthetic_data(TRUE_W, TRUE_B, 40, dtype="float64")
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y}), tmp_path / "data[1].parquet")
+    monkeypatch.chdir(tmp_path)
+    report = json.loads(main_output(["--data", "data[1].parquet", "--target", "y", "--impl", "numpy-closed-form"]))
+    assert report["config"]["num_examples"] == 40 and report["config"]["dask"] is False
