@@ -127,15 +127,16 @@ def memory_needed(num_examples: int, num_features: int, num_test: int, dtype: st
 
 
 def check_memory(
-    num_examples: int, num_features: int, num_test: int, dtype: str, names, extra: int = 0, what: str = ""
+    num_examples: int, num_features: int, num_test: int, dtype: str, names, ranks: int = 1, rank_memory: int = 0
 ) -> None:
-    """Refuse data that cannot fit: the arrays, plus one shuffled copy per epoch where torch trains, plus
-    ``extra`` bytes (``what`` says for what, in the message)."""
-    needed = memory_needed(num_examples, num_features, num_test, dtype, names) + extra
+    """Refuse data that cannot fit: the arrays, plus one shuffled copy per epoch where torch trains; with
+    ``ranks`` processes, each holding the data and ``rank_memory`` bytes of its own."""
+    needed = ranks * (memory_needed(num_examples, num_features, num_test, dtype, names) + rank_memory)
+    what = f" on {ranks} ranks" if ranks > 1 else ""
     available = available_memory()
     if available is not None and needed > available:
         raise UsageError(
-            f"--num-examples {num_examples} with {num_features} features{what and ' ' + what} needs about "
+            f"--num-examples {num_examples} with {num_features} features{what} needs about "
             f"{needed / 2**30:.1f} GiB of memory; {available / 2**30:.1f} GiB is available here"
         )
 

@@ -12,7 +12,7 @@ import os
 import sys
 
 import impls
-from runner.checks import DataError, UsageError, check_settings
+from runner.checks import DataError, UsageError, check_memory, check_settings
 from runner.cluster import TIMEOUT, check_scheduler, dask_scheduler
 from runner.files import check_not_input, check_output, staged_outputs, write_text, write_utf8
 from runner.read import diagnose_files, many_files
@@ -183,8 +183,12 @@ def run_study(args):
     if args.command == "equivalences":
         check_settings(["numpy-closed-form"], args.num_examples, 0.01, args.batch_size, args.lr, args.num_epochs,
                        args.seed, 1, "cpu", "float32")  # fmt: skip
-        if args.distributed is not None and not 2 <= args.distributed <= 64:
-            raise UsageError(f"--distributed must be a number of ranks from 2 to 64; got {args.distributed}")
+        if args.distributed is not None:
+            from runner.distributed import RANK_MEMORY
+
+            if not 2 <= args.distributed <= 64:
+                raise UsageError(f"--distributed must be a number of ranks from 2 to 64; got {args.distributed}")
+            check_memory(args.num_examples, 2, 0, "float32", ["torch-concise"], args.distributed, RANK_MEMORY)
         return study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
                                   num_epochs=args.num_epochs, seed=args.seed, world_size=args.distributed or 1)  # fmt: skip
     seeds_used = 5 if args.kind == "data-size" else 1

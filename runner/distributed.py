@@ -87,8 +87,7 @@ def checked_args(argv):
     if args.data is None:
         check_truth(args.true_w, args.true_b, args.noise, args.dtype)
         # Every rank of this machine holds the whole data set and a Python process with torch.
-        check_memory(args.num_examples * world_size, len(args.true_w), 0, args.dtype, [args.impl],
-                     extra=world_size * RANK_MEMORY, what=f"on {world_size} rank{'s' * (world_size > 1)}")  # fmt: skip
+        check_memory(args.num_examples, len(args.true_w), 0, args.dtype, [args.impl], world_size, RANK_MEMORY)
     check_output(args.output, "--output")
     check_not_input(args.output, "--output", args.data)
     return args

@@ -182,8 +182,8 @@ def equivalences(
     if world_size > 1:
         from runner.distributed import shard_sizes
 
-        shards = "/".join(map(str, shard_sizes(B, world_size)))
         X_d, y_d, n_d = (X, y, num_examples) if uneven is None else (X_uneven, y_uneven, uneven)
+        shards = "/".join(map(str, shard_sizes(min(B, n_d), world_size)))  # of the batch actually drawn
         last = "/".join(map(str, shard_sizes(n_d % B or B, world_size)))
         specs += [
             (

@@ -104,7 +104,7 @@ BAD_SETTINGS = [
     (["--noise", "-1"], "--noise must be a finite number >= 0; got -1.0"),
     (["--seed", "-1"], "--seed must be an integer in [0, 2**32); got -1"),
     (["--num-examples", "1e10"], "argument --num-examples: invalid int value: '1e10'"),
-    (["--num-examples", "10000000000"], "--num-examples 10000000000 with 2 features on 1 rank needs about"),
+    (["--num-examples", "10000000000"], "--num-examples 10000000000 with 2 features needs about"),
     (["--num-examples", "1000000000", "--nproc-per-node", "8"], "on 8 ranks needs about"),
     (["--nproc-per-node", "0"], "--nproc-per-node must be a number of ranks from 1 to 64; got 0"),
     (["--timeout", "-1"], "--timeout must be a number of seconds > 0; got -1.0"),
@@ -151,3 +151,13 @@ def test_the_launcher_runs_w_ranks_on_loopback_and_writes_rank_0s_fit(tmp_path, 
     one_process = TorchScratchRegressor(num_epochs=3).fit(*synthetic_data([2.0, -3.4], 4.2, 5))
     np.testing.assert_allclose(fit["coef"], one_process.coef_, rtol=1e-5)
     assert "torch-scratch on 2 ranks (gloo), global batch 10 in shards of 3/2" in capsys.readouterr().out
+
+
+def test_equivalences_on_more_ranks_than_memory_holds_is_one_line(capsys, monkeypatch):
+    from compare import main
+
+    monkeypatch.setattr(study, "equivalences", lambda **kwargs: pytest.fail("the study started"))
+    monkeypatch.setattr("runner.checks.available_memory", lambda: 8 * 2**30)
+    assert main(["equivalences", "--distributed", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--num-examples 1000 with 2 features on 64 ranks needs about 25.0 GiB" in err
