@@ -18,6 +18,8 @@ from runner.files import check_not_input, check_output, staged_outputs, write_te
 from runner.read import diagnose_files, many_files
 from runner.render import FORMATS
 
+LONG_PLOT_FEATURES = 1000  # from this many features, drawing the loss contours takes seconds: say so first
+
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each flag's default, except where there is none to show (the help says what happens then)."""
@@ -220,6 +222,9 @@ def run(args) -> int:
         if args.plot is not None:
             from runner import plot
 
+            if args.command is None and result.data[0].shape[1] >= LONG_PLOT_FEATURES:
+                print(f"compare.py: drawing {args.plot}: the loss over a grid of "
+                      f"{result.data[0].shape[1] + 1}-parameter models…", file=sys.stderr, flush=True)  # fmt: skip
             figure = plot.draw_comparison(result) if args.command is None else plot.draw_study(result)
             stage(args.plot, plot.png_writer(figure))
     if not to_file:

@@ -75,7 +75,7 @@ def path_mse(X, y, path) -> np.ndarray:
                       for i in range(0, len(X), BLOCK_ROWS))  # fmt: skip
     v = np.column_stack([np.asarray(path, dtype=np.float64), -np.ones(len(path))])
     with np.errstate(all="ignore"):
-        return np.maximum(np.einsum("ij,jk,ik->i", v, moments, v) / len(X), 0.0)
+        return np.maximum(np.sum((v @ moments) * v, axis=1) / len(X), 0.0)  # vᵀMv row by row, by one matmul
 
 
 def trajectory(name: str, X, y, world_size: int = 1, **params) -> np.ndarray:

@@ -373,3 +373,13 @@ def test_the_plot_needs_memory_for_the_grid_and_the_path_not_n_times_the_grid(tm
     tracemalloc.stop()
     plot.png_writer(figure)(str(tmp_path / "p.png"))
     assert peak < 50 * 2**20  # a 120 x 120 grid over 9999 rows at once would be 115 MB per array
+
+
+def test_a_plot_that_takes_long_says_so_on_stderr_first(tmp_path, capsys, monkeypatch):
+    import runner.cli
+
+    monkeypatch.setattr(runner.cli, "LONG_PLOT_FEATURES", 2)  # the notebook's two features count as many here
+    png = tmp_path / "curves.png"
+    assert main(["--impl", "numpy-closed-form", "--repeats", "1", "--plot", str(png)]) == 0
+    assert f"compare.py: drawing {png}: the loss over a grid of 3-parameter models" in capsys.readouterr().err
+    assert png.stat().st_size > 0
