@@ -52,3 +52,10 @@ def test_scale_out_times_dask_from_parquet_files_against_pyarrow():
     assert lines[0].startswith("closed form, 200,000 x 20 float64 in 4 Parquet files")
     assert "files to coefficients" in lines[1] and "ratio" in lines[1]
     assert sum(line.lstrip().startswith("worker ") for line in lines) == 2  # one peak per worker
+
+
+@pytest.mark.slow
+def test_ddp_exits_counts_clean_runs():
+    done = _run("ddp_exits.py", "--runs", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("1 of 1 runs ended cleanly (python -m runner.distributed --nproc-per-node 2")
