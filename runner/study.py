@@ -132,8 +132,9 @@ def equivalences(
     specs = [
         (
             f"MSELoss mean, lr {a:g}  vs  MSELoss sum, lr {a:g}/{B} = {a / B:g}",
-            "exact",
-            "the sum's gradient is B times the mean's, so dividing lr by B gives the same steps",
+            "exact" if num_examples % B == 0 else "approximate",
+            "the sum's gradient is B times the mean's, so dividing lr by B gives the same steps"
+            + ("" if num_examples % B == 0 else f"; but here the last batch has {num_examples % B} examples, not {B}"),
             ("torch-concise", X, y, {"lr": a}),
             ("torch-concise", X, y, {"lr": a / B, "reduction": "sum"}),
         ),

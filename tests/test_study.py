@@ -137,3 +137,14 @@ def test_lr_batch_steps_are_the_steps_each_implementation_takes():
 def test_a_loss_that_ends_above_its_start_is_a_divergence_in_the_sweep():
     cell = study.sweep_lr_batch(lrs=(1.0,), batch_sizes=(100,)).records[0]
     assert cell["status"] == "diverged after epoch 3" and cell["final_train_mse"] is None
+
+
+@pytest.mark.parametrize("num_examples, batch_size", [(1, 10), (25, 10), (7, 3)])
+def test_every_pair_called_exact_agrees_whatever_the_data_size(num_examples, batch_size):
+    """A data size that B does not divide leaves a short last batch: the mean-vs-sum pair is then not exact,
+    and is not called so."""
+    result = study.equivalences(num_examples=num_examples, batch_size=batch_size)
+    for pair in result.records:
+        assert pair["agrees_within_1e-5"] or pair["kind"] != "exact", pair
+    first = result.records[0]
+    assert first["kind"] == "approximate" and "but here the last batch has" in first["why"]
