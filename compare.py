@@ -20,11 +20,12 @@ import sys
 import impls
 from impls import synthetic_data
 from impls._dask import is_dask
-from runner.checks import UsageError, check_arrays, check_memory, check_settings, check_truth
+from runner.capabilities import fits_dask_in_place
+from runner.checks import Settings, UsageError, check_arrays, check_device, check_memory, check_names, check_truth
 from runner.cli import main
 from runner.fit import Progress, Timing, build, environment, fit_and_time, trace
 from runner.report import Comparison
-from runner.scale import ON_CLUSTER, dask_arrays, one_process
+from runner.scale import dask_arrays, one_process
 from runner.score import Data, Scores, least_squares_reference, score
 
 __all__ = ["Comparison", "UsageError", "compare", "main"]
@@ -53,11 +54,12 @@ def compare(
     record its parameters after every step (for plots). Bad settings raise UsageError (a ValueError)
     before anything runs.
     """
-    names = [impl] if isinstance(impl, str) else list(impls.NAMES if impl is None else impl)
-    checked = check_settings(names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype,
-                             max_seconds=max_seconds, sample=sample)  # fmt: skip
-    num_examples, noise, batch_size, lr, num_epochs, seed, repeats, sample = (checked[key] for key in
-        ("num_examples", "noise", "batch_size", "lr", "num_epochs", "seed", "repeats", "sample"))  # fmt: skip
+    names = check_names([impl] if isinstance(impl, str) else list(impls.NAMES if impl is None else impl))
+    settings = Settings(num_examples=num_examples, noise=noise, batch_size=batch_size, lr=lr, num_epochs=num_epochs,
+                        seed=seed, repeats=repeats, max_seconds=max_seconds, device=device, dtype=dtype, sample=sample)
+    check_device(settings.device, names)
+    num_examples, noise, seed, repeats, sample = (settings.num_examples, settings.noise, settings.seed,
+                                                  settings.repeats, settings.sample)
 
     # Data: the notebook's generator, or the user's arrays.
     feature_names = feature_names or (None if X is None else [str(c) for c in getattr(X, "columns", [])] or None)
@@ -68,21 +70,20 @@ def compare(
     reference = least_squares_reference(data, noise)
     # Dask data: the closed form fits them where they live; the others in one process, if at all.
     local = one_process(names, data.X, data.y, sample, seed, dtype) if on_dask else (data.X, data.y, None)
+    in_place = {name: fits_dask_in_place(name) for name in names}
 
     # Fit and time each implementation, then score it; an error in one is its row's status.
-    settings = {"batch_size": batch_size, "lr": lr, "num_epochs": num_epochs, "random_state": seed,
-                "device": device, "dtype": dtype}  # fmt: skip
     rows, curves = [], {}
     monitor = Progress(len(names) * (repeats + 1 + record_paths), progress, long_run=data.X.size >= 10**6)
     for name in names:
-        estimator, curves[name] = build(name, **settings), {}
-        X_fit, y_fit, where = (data.X, data.y, None) if name in ON_CLUSTER else local
+        estimator, curves[name] = build(name, **settings.estimator_params()), {}
+        X_fit, y_fit, where = (data.X, data.y, None) if in_place[name] else local
         if X_fit is None:
             rows.append({"impl": name, **vars(Scores()), **vars(Timing()), "status": f"skipped: {where}"})
             monitor.done(name, rows[-1])
             continue
         try:
-            timing, diverged = fit_and_time(estimator, X_fit, y_fit, repeats, max_seconds, monitor.tick)
+            timing, diverged = fit_and_time(estimator, X_fit, y_fit, repeats, settings.max_seconds, monitor.tick)
             if record_paths and "record_steps" in estimator.get_params():
                 curves[name] = trace(estimator, X_fit, y_fit)
                 monitor.tick()
@@ -103,8 +104,9 @@ def compare(
     config = {
         "impls": names, "data": data_name, "num_examples": int(data.X.shape[0]), "num_features": int(data.X.shape[1]),
         "feature_names": feature_names or [f"x{j}" for j in range(1, data.X.shape[1] + 1)],
-        "true_w": data.true_w, "true_b": data.true_b, "noise": noise, "batch_size": batch_size, "lr": lr,
-        "num_epochs": num_epochs, "seed": seed, "repeats": repeats, "max_seconds": float(max_seconds), "device": device, "dtype": dtype,
+        "true_w": data.true_w, "true_b": data.true_b, "noise": noise, "batch_size": settings.batch_size,
+        "lr": settings.lr, "num_epochs": settings.num_epochs, "seed": seed, "repeats": repeats,
+        "max_seconds": settings.max_seconds, "device": device, "dtype": dtype,
         "data_dtype": str(data.X.dtype), "num_test": None if data.X_test is None else NUM_TEST,
         "dask": on_dask, "sample": sample,
     }  # fmt: skip

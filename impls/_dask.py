@@ -8,9 +8,11 @@ worker processes can import them. dask itself is imported only when the data alr
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
+from sklearn.utils import InputTags
 
 from impls._refinement import (
     EPS,
@@ -24,6 +26,19 @@ from impls._refinement import (
     refine,
     sum_parts,
 )
+
+
+@dataclasses.dataclass(slots=True)
+class DaskInputTags(InputTags):
+    """scikit-learn's input tags and one more: ``dask``, the estimator fits dask collections where they live."""
+
+    dask: bool = False
+
+
+def dask_input_tags(tags):
+    """``tags`` (an estimator's scikit-learn Tags) saying that it fits dask collections without gathering them."""
+    tags.input_tags = DaskInputTags(**dataclasses.asdict(tags.input_tags), dask=True)
+    return tags
 
 
 def is_dask(*collections) -> bool:

@@ -244,6 +244,9 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
         self._set_solution(solution, int(system.n), system)
         return self
 
+    def __sklearn_tags__(self):
+        return _dask.dask_input_tags(super().__sklearn_tags__())
+
     def predict(self, X):
         """X @ coef_ + intercept_; lazily, as a dask array, when X is a dask array or DataFrame."""
         if _dask.is_dask(X):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
 import impls
+from runner.capabilities import trains_on_a_torch_device
 
 
 class UsageError(ValueError):
@@ -33,58 +35,83 @@ def is_real(value) -> bool:
 
 def uses_torch(names) -> bool:
     """Whether any of these implementations trains on a torch device (it has a ``device`` parameter)."""
-    return any("device" in impls.implementation(name)().get_params() for name in names)
+    return any(trains_on_a_torch_device(name) for name in names)
 
 
-def check_settings(
-    names, num_examples, noise, batch_size, lr, num_epochs, seed, repeats, device, dtype, *, seeds_used=1,
-    max_seconds=math.inf, sample=None,
-) -> dict:  # fmt: skip
-    """The settings as plain Python numbers (−0 noise as 0), or UsageError for the first bad one.
-
-    ``seeds_used``: a command that draws with ``seed`` to ``seed + seeds_used − 1`` needs them all in range.
-    """
+def check_names(names) -> list[str]:
+    """The implementations asked for, each one of ``impls.NAMES``."""
     unknown = [name for name in names if name not in impls.NAMES]
     if unknown or not names:
         raise UsageError(
             f"--impl must be one of {', '.join(impls.NAMES)}; got {', '.join(map(str, unknown)) or 'none'}"
         )
-    top_seed = 2**32 - seeds_used + 1
-    seed_rule = (
-        "an integer in [0, 2**32)"
-        if seeds_used == 1
-        else f"an integer in [0, 2**32 - {seeds_used - 1}), as seeds seed to seed + {seeds_used - 1} are used"
-    )
-    checks = [
-        ("--num-examples", num_examples, is_int(num_examples) and num_examples >= 1, "an integer >= 1"),
-        ("--noise", noise, is_real(noise) and 0 <= noise < math.inf, "a finite number >= 0"),
-        ("--batch-size", batch_size, is_int(batch_size) and batch_size >= 1, "an integer >= 1"),
-        ("--lr", lr, is_real(lr) and 0 < lr < math.inf, "a finite number > 0"),
-        ("--num-epochs", num_epochs, is_int(num_epochs) and num_epochs >= 0, "an integer >= 0"),
-        ("--seed", seed, is_int(seed) and 0 <= seed < top_seed, seed_rule),
-        ("--repeats", repeats, is_int(repeats) and repeats >= 1, "an integer >= 1"),
-        ("--dtype", dtype, dtype in ("float32", "float64"), "float32 or float64"),
-        ("--max-seconds", max_seconds, is_real(max_seconds) and max_seconds > 0, "a number > 0"),
-        ("--sample", sample, sample is None or (is_int(sample) and sample >= 1), "an integer >= 1"),
-    ]
-    for flag, value, ok, rule in checks:
-        if not ok:
-            raise UsageError(f"{flag} must be {rule}; got {value!r}")
-    if uses_torch(names):
-        check_device(device)
-    return {"num_examples": int(num_examples), "noise": float(noise) + 0.0, "batch_size": int(batch_size),
-            "lr": float(lr), "num_epochs": int(num_epochs), "seed": int(seed), "repeats": int(repeats),
-            "device": device, "dtype": dtype, "sample": None if sample is None else int(sample)}  # fmt: skip
+    return list(names)
 
 
-def check_device(device) -> None:
-    """cpu, cuda or cuda:N, and available here; checked only when a torch implementation will use it."""
-    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise UsageError(f"--device must be cpu, cuda or cuda:N; got {device!r}")
+@dataclass(frozen=True)
+class Settings:
+    """The run's settings, checked when made (UsageError for the first bad one, named as its flag) and held
+    as plain Python numbers (numpy scalars accepted, −0 noise as 0).
+
+    ``seeds_used``: a command that draws with ``seed`` to ``seed + seeds_used − 1`` needs them all in range.
+    """
+
+    num_examples: int = 1000
+    noise: float = 0.01
+    batch_size: int = 10
+    lr: float = 0.03
+    num_epochs: int = 3
+    seed: int = 0
+    repeats: int = 5
+    max_seconds: float = 10.0
+    device: str = "cpu"
+    dtype: str = "float32"
+    sample: int | None = None
+    seeds_used: int = 1
+
+    def __post_init__(self):
+        top_seed = 2**32 - self.seeds_used + 1
+        seed_rule = "an integer in [0, 2**32)"
+        if self.seeds_used > 1:
+            seed_rule = f"an integer in [0, 2**32 - {self.seeds_used - 1}), as seeds seed to seed + {self.seeds_used - 1} are used"
+        checks = [
+            ("--num-examples", self.num_examples, is_int(self.num_examples) and self.num_examples >= 1, "an integer >= 1"),
+            ("--noise", self.noise, is_real(self.noise) and 0 <= self.noise < math.inf, "a finite number >= 0"),
+            ("--batch-size", self.batch_size, is_int(self.batch_size) and self.batch_size >= 1, "an integer >= 1"),
+            ("--lr", self.lr, is_real(self.lr) and 0 < self.lr < math.inf, "a finite number > 0"),
+            ("--num-epochs", self.num_epochs, is_int(self.num_epochs) and self.num_epochs >= 0, "an integer >= 0"),
+            ("--seed", self.seed, is_int(self.seed) and 0 <= self.seed < top_seed, seed_rule),
+            ("--repeats", self.repeats, is_int(self.repeats) and self.repeats >= 1, "an integer >= 1"),
+            ("--dtype", self.dtype, self.dtype in ("float32", "float64"), "float32 or float64"),
+            ("--max-seconds", self.max_seconds, is_real(self.max_seconds) and self.max_seconds > 0, "a number > 0"),
+            ("--sample", self.sample, self.sample is None or (is_int(self.sample) and self.sample >= 1), "an integer >= 1"),
+            ("--device", self.device, isinstance(self.device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", self.device),
+             "cpu, cuda or cuda:N"),
+        ]  # fmt: skip
+        for flag, value, ok, rule in checks:
+            if not ok:
+                raise UsageError(f"{flag} must be {rule}; got {value!r}")
+        for name, kind in [("num_examples", int), ("noise", float), ("batch_size", int), ("lr", float),
+                           ("num_epochs", int), ("seed", int), ("repeats", int), ("max_seconds", float)]:  # fmt: skip
+            object.__setattr__(self, name, kind(getattr(self, name)) + kind(0))  # + 0 turns −0.0 into 0.0
+        if self.sample is not None:
+            object.__setattr__(self, "sample", int(self.sample))
+
+    def estimator_params(self) -> dict:
+        """The settings an iterative estimator takes, by their parameter names."""
+        return {"batch_size": self.batch_size, "lr": self.lr, "num_epochs": self.num_epochs,
+                "random_state": self.seed, "device": self.device, "dtype": self.dtype}  # fmt: skip
+
+
+def check_device(device: str, names) -> None:
+    """``device`` available here, checked only when one of ``names`` trains on a torch device."""
+    torch_names = [name for name in names if trains_on_a_torch_device(name)]
+    if not torch_names:
+        return
     from impls._base import check_device as torch_check
 
     try:
-        torch_check(impls.implementation("torch-concise")(), device)
+        torch_check(impls.implementation(torch_names[0])(), device)
     except ValueError:
         raise UsageError(
             f"--device {device!r} is not available here; use cpu (or cuda on a machine with a GPU)"

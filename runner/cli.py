@@ -12,7 +12,8 @@ import os
 import sys
 
 import impls
-from runner.checks import DataError, UsageError, check_memory, check_settings
+from runner.capabilities import has_learning_rate, names_that, trains_data_parallel
+from runner.checks import DataError, Settings, UsageError, check_memory
 from runner.cluster import TIMEOUT, check_scheduler, dask_scheduler
 from runner.files import check_not_input, check_output, staged_outputs, write_text, write_utf8
 from runner.read import diagnose_files, many_files
@@ -121,8 +122,8 @@ def parser() -> argparse.ArgumentParser:
     ]:
         one = kinds.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".", **study)
         if kind == "lr-batch":
-            one.add_argument("--impl", default="torch-concise", choices=["torch-concise", "torch-scratch", "sklearn-sgd"],
-                             help="implementation of the lr-batch sweep")  # fmt: skip
+            one.add_argument("--impl", metavar="NAME",
+                             help="implementation of the sweep, one with a learning rate (default: the first)")  # fmt: skip
         one.add_argument(
             "--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)"
         )
@@ -183,22 +184,23 @@ def run_study(args):
     from runner import study
 
     if args.command == "equivalences":
-        check_settings(["numpy-closed-form"], args.num_examples, 0.01, args.batch_size, args.lr, args.num_epochs,
-                       args.seed, 1, "cpu", "float32")  # fmt: skip
+        Settings(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr, num_epochs=args.num_epochs,
+                 seed=args.seed)  # fmt: skip
         if args.distributed is not None:
             from runner.distributed import RANK_MEMORY
 
             if not 2 <= args.distributed <= 64:
                 raise UsageError(f"--distributed must be a number of ranks from 2 to 64; got {args.distributed}")
-            check_memory(args.num_examples, 2, 0, "float32", ["torch-concise"], args.distributed, RANK_MEMORY)
+            ranks = names_that(trains_data_parallel)
+            check_memory(args.num_examples, 2, 0, "float32", ranks, args.distributed, RANK_MEMORY)
         return study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
                                   num_epochs=args.num_epochs, seed=args.seed, world_size=args.distributed or 1)  # fmt: skip
-    seeds_used = 5 if args.kind == "data-size" else 1
-    check_settings(
-        ["numpy-closed-form"], 1000, 0.01, 10, 0.03, 3, args.seed, 1, "cpu", "float32", seeds_used=seeds_used
-    )
+    Settings(seed=args.seed, seeds_used=5 if args.kind == "data-size" else 1)
     if args.kind == "lr-batch":
-        return study.sweep_lr_batch(impl=args.impl, seed=args.seed)
+        stepping = names_that(has_learning_rate)
+        if args.impl is not None and args.impl not in stepping:
+            raise UsageError(f"--impl of the lr-batch sweep must be one of {', '.join(stepping)}; got {args.impl!r}")
+        return study.sweep_lr_batch(impl=args.impl or stepping[0], seed=args.seed)
     if args.kind == "data-size":
         return study.sweep_data_size(seeds=tuple(range(args.seed, args.seed + 5)))
     return study.sweep_init(seed=args.seed)

@@ -24,10 +24,10 @@ import sys
 import tempfile
 import time
 
+from runner.capabilities import names_that, trains_data_parallel
 from runner.checks import UsageError
 from runner.files import check_not_input, check_output
 
-NAMES = ("torch-concise", "torch-scratch")
 TIMEOUT = 30.0  # seconds a rank waits for the others (to join, or at a collective) before giving up
 RANK_MEMORY = 400 * 2**20  # bytes a rank takes besides its data: a Python process with torch imported
 
@@ -45,7 +45,8 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )  # fmt: skip
     add = top.add_argument
-    add("--impl", default="torch-concise", choices=NAMES, help="the implementation to fit")
+    data_parallel = names_that(trains_data_parallel)
+    add("--impl", default=data_parallel[0], choices=data_parallel, help="the implementation to fit")
     add("--num-examples", type=int, default=1000, help="training examples drawn from the notebook's generator")
     add("--true-w", type=float, nargs="+", default=[2.0, -3.4], metavar="W", help="true weights of the generator")
     add("--true-b", type=float, default=4.2, help="true bias of the generator")
@@ -55,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     add("--batch-size", type=int, default=10, help="the global minibatch, split into one shard per rank")
     add("--lr", type=float, default=0.03, help="learning rate, as for one process with the same batch")
     add("--num-epochs", type=int, default=3, help="passes over the data")
-    add("--reduction", default="mean", choices=["mean", "sum"], help="MSELoss's reduction (torch-concise)")
+    add("--reduction", default="mean", choices=["mean", "sum"], help="the loss's reduction, where it has one")
     add("--seed", type=int, default=0, help="seeds the data, the initial weights and the minibatch order")
     add("--dtype", default="float32", choices=["float32", "float64"], help="torch's arithmetic")
     add("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: one GPU per rank, by its local rank")
@@ -72,13 +73,14 @@ def parser() -> argparse.ArgumentParser:
 def checked_args(argv):
     """The flags, with the checks that need no data: ``--data`` with ``--target``, and ``--output`` checked as
     compare.py checks it (a regular file we can replace, never an input)."""
-    from runner.checks import check_memory, check_settings, check_truth
+    from runner.checks import Settings, check_device, check_memory, check_truth
 
     args = parser().parse_args(argv)
     if (args.data is None) != (args.target is None):
         parser().error("--data and --target go together")
-    check_settings([args.impl], args.num_examples, args.noise, args.batch_size, args.lr, args.num_epochs, args.seed,
-                   1, args.device, args.dtype)  # fmt: skip
+    Settings(num_examples=args.num_examples, noise=args.noise, batch_size=args.batch_size, lr=args.lr,
+             num_epochs=args.num_epochs, seed=args.seed, device=args.device, dtype=args.dtype)  # fmt: skip
+    check_device(args.device, [args.impl])
     if not 0 < args.timeout < math.inf:
         raise UsageError(f"--timeout must be a number of seconds > 0; got {args.timeout!r}")
     world_size = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if args.nproc_per_node is None else args.nproc_per_node
@@ -108,9 +110,9 @@ def prepare(args, local_rank: int):
     params = {"lr": args.lr, "batch_size": args.batch_size, "num_epochs": args.num_epochs, "random_state": args.seed,
               "dtype": args.dtype, "record_steps": args.record_steps, "distributed": True,
               "device": "cpu" if args.device == "cpu" else f"cuda:{local_rank}"}  # fmt: skip
-    if args.impl == "torch-concise":
-        params["reduction"] = args.reduction
     estimator = implementation(args.impl)(**params)
+    if "reduction" in estimator.get_params():
+        estimator.set_params(reduction=args.reduction)
     validate_hyperparameters(estimator)
     return estimator, X, y
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from runner.capabilities import fits_dask_in_place
 from runner.render import number, numbers, render
-from runner.scale import ON_CLUSTER
 
 
 def _ms(seconds):
@@ -80,7 +80,7 @@ class Comparison:
                 "all rows gathered in one process" if c["sample"] is None else f"a uniform sample of {c['sample']} rows"
             )
             notes.append(
-                f"dask: {', '.join(r['impl'] for r in self.results if r['impl'] in ON_CLUSTER) or 'no implementation'}"
+                f"dask: {', '.join(r['impl'] for r in self.results if fits_dask_in_place(r['impl'])) or 'no implementation'}"
                 f", the reference and every score were computed where the data live, one pass each (times include "
                 f"reading them); the other implementations fit {local}, or were skipped (their status says why)"
             )

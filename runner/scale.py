@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from runner.capabilities import fits_dask_in_place
 from runner.checks import UsageError, available_memory, memory_needed
-
-ON_CLUSTER = ("numpy-closed-form",)  # the implementations that fit dask arrays without gathering them
 
 
 def dask_arrays(X, y):
@@ -29,7 +28,7 @@ def one_process(names, X, y, sample: int | None, seed: int, dtype: str) -> tuple
     """(X, y, what) for the implementations that need the data in one process: all of it gathered if it
     fits in memory (``what`` None), a uniform sample of ``sample`` rows (``what`` says so), or
     (None, None, why not)."""
-    needs_one_process = [name for name in names if name not in ON_CLUSTER]
+    needs_one_process = [name for name in names if not fits_dask_in_place(name)]
     num_examples, num_features = X.shape
     if not needs_one_process:
         return None, None, None
