@@ -35,12 +35,28 @@ NUM_TEST = 10_000  # held-out examples drawn from the same generator, independen
 
 
 def compare(
-    impl: list[str] | tuple[str, ...] | None = None, *, X=None, y=None, true_w=None, true_b: float | None = None,
-    num_examples: int = 1000, noise: float = 0.01, batch_size: int = 10, lr: float = 0.03, num_epochs: int = 3,
-    seed: int = 0, repeats: int = 5, max_seconds: float = 10.0, device: str = "cpu", dtype: str = "float32", record_paths: bool = False,
-    progress: bool = False, data_name: str | None = None, feature_names: list[str] | None = None,
+    impl: list[str] | tuple[str, ...] | None = None,
+    *,
+    X=None,
+    y=None,
+    true_w=None,
+    true_b: float | None = None,
+    num_examples: int = 1000,
+    noise: float = 0.01,
+    batch_size: int = 10,
+    lr: float = 0.03,
+    num_epochs: int = 3,
+    seed: int = 0,
+    repeats: int = 5,
+    max_seconds: float = 10.0,
+    device: str = "cpu",
+    dtype: str = "float32",
+    record_paths: bool = False,
+    progress: bool = False,
+    data_name: str | None = None,
+    feature_names: list[str] | None = None,
     sample: int | None = None,
-) -> Comparison:  # fmt: skip
+) -> Comparison:
     """Fit each implementation in ``impl`` (default: all four) on the same data and score them alike.
 
     Without ``X`` and ``y`` the data come from ``impls.synthetic_data(true_w, true_b, num_examples,
@@ -50,16 +66,33 @@ def compare(
     ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries in the
     report. X and y may be dask arrays or DataFrames (``runner.scale``): the closed form, the reference and
     the scores are then computed where the data live, and the iterative implementations fit the data
-    gathered in memory, or ``sample`` rows of it, or are skipped. ``record_paths`` refits each iterative implementation once more, untimed, to
-    record its parameters after every step (for plots). Bad settings raise UsageError (a ValueError)
+    gathered in memory, or ``sample`` rows of it, or are skipped. ``record_paths`` refits each iterative
+    implementation once more, untimed, to record its parameters after every step (for plots). Bad settings
+    raise UsageError (a ValueError)
     before anything runs.
     """
     names = check_names([impl] if isinstance(impl, str) else list(impls.NAMES if impl is None else impl))
-    settings = Settings(num_examples=num_examples, noise=noise, batch_size=batch_size, lr=lr, num_epochs=num_epochs,
-                        seed=seed, repeats=repeats, max_seconds=max_seconds, device=device, dtype=dtype, sample=sample)
+    settings = Settings(
+        num_examples=num_examples,
+        noise=noise,
+        batch_size=batch_size,
+        lr=lr,
+        num_epochs=num_epochs,
+        seed=seed,
+        repeats=repeats,
+        max_seconds=max_seconds,
+        device=device,
+        dtype=dtype,
+        sample=sample,
+    )
     check_device(settings.device, names)
-    num_examples, noise, seed, repeats, sample = (settings.num_examples, settings.noise, settings.seed,
-                                                  settings.repeats, settings.sample)
+    num_examples, noise, seed, repeats, sample = (
+        settings.num_examples,
+        settings.noise,
+        settings.seed,
+        settings.repeats,
+        settings.sample,
+    )
 
     # Data: the notebook's generator, or the user's arrays.
     feature_names = feature_names or (None if X is None else [str(c) for c in getattr(X, "columns", [])] or None)
@@ -89,8 +122,9 @@ def compare(
                 monitor.tick()
         except Exception as exc:  # noqa: BLE001 - one implementation's failure is reported in its row
             message = str(exc).splitlines()[0] if str(exc) else ""
-            rows.append({"impl": name, **vars(Scores()), **vars(Timing()),
-                         "status": f"error: {type(exc).__name__}: {message}"})  # fmt: skip
+            rows.append(
+                {"impl": name, **vars(Scores()), **vars(Timing()), "status": f"error: {type(exc).__name__}: {message}"}
+            )
         else:
             scores = score(estimator, data, reference)
             status = f"diverged after epoch {estimator.n_iter_}" if diverged else "ok"
@@ -102,14 +136,27 @@ def compare(
 
     # Render: the Comparison gives the table, markdown, JSON and CSV.
     config = {
-        "impls": names, "data": data_name, "num_examples": int(data.X.shape[0]), "num_features": int(data.X.shape[1]),
+        "impls": names,
+        "data": data_name,
+        "num_examples": int(data.X.shape[0]),
+        "num_features": int(data.X.shape[1]),
         "feature_names": feature_names or [f"x{j}" for j in range(1, data.X.shape[1] + 1)],
-        "true_w": data.true_w, "true_b": data.true_b, "noise": noise, "batch_size": settings.batch_size,
-        "lr": settings.lr, "num_epochs": settings.num_epochs, "seed": seed, "repeats": repeats,
-        "max_seconds": settings.max_seconds, "device": device, "dtype": dtype,
-        "data_dtype": str(data.X.dtype), "num_test": None if data.X_test is None else NUM_TEST,
-        "dask": on_dask, "sample": sample,
-    }  # fmt: skip
+        "true_w": data.true_w,
+        "true_b": data.true_b,
+        "noise": noise,
+        "batch_size": settings.batch_size,
+        "lr": settings.lr,
+        "num_epochs": settings.num_epochs,
+        "seed": seed,
+        "repeats": repeats,
+        "max_seconds": settings.max_seconds,
+        "device": device,
+        "dtype": dtype,
+        "data_dtype": str(data.X.dtype),
+        "num_test": None if data.X_test is None else NUM_TEST,
+        "dask": on_dask,
+        "sample": sample,
+    }
     return Comparison(config, environment(names, device), reference, rows, curves, (data.X, data.y))
 
 
@@ -117,8 +164,9 @@ def _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_na
     if X is None:
         if y is not None:
             raise UsageError("y was given without X; give both, or neither to draw synthetic data")
-        true_w, true_b = check_truth(NOTEBOOK_W if true_w is None else true_w,
-                                     NOTEBOOK_B if true_b is None else true_b, noise, dtype)  # fmt: skip
+        true_w, true_b = check_truth(
+            NOTEBOOK_W if true_w is None else true_w, NOTEBOOK_B if true_b is None else true_b, noise, dtype
+        )
         check_memory(num_examples, len(true_w), NUM_TEST, dtype, names)
         X, y = synthetic_data(true_w, true_b, num_examples, noise=noise, random_state=seed, dtype=dtype)
         X_test, y_test = synthetic_data(true_w, true_b, NUM_TEST, noise=noise, random_state=[seed, 1], dtype=dtype)

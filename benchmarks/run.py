@@ -137,8 +137,10 @@ def closed_form(num_examples, num_features, repeats):
     ours = NumpyClosedFormRegressor().fit(X, y)
     lstsq = np.linalg.lstsq(np.column_stack([X, np.ones(num_examples)]), y, rcond=None)[0]
     theirs = np.append(ours.coef_, ours.intercept_)
-    print(f"  agreement with lstsq: max relative difference {np.max(np.abs(theirs - lstsq)) / np.max(np.abs(lstsq)):.1e}"
-          f" (bound 1e-8), solver {ours.solver_}")  # fmt: skip
+    print(
+        f"  agreement with lstsq: max relative difference {np.max(np.abs(theirs - lstsq)) / np.max(np.abs(lstsq)):.1e}"
+        f" (bound 1e-8), solver {ours.solver_}"
+    )
     fit = lambda: NumpyClosedFormRegressor().fit(X, y)  # noqa: E731
     # One rotation for both baselines: the fit is timed between them, and its one median serves both ratios.
     fit_s, linear_regression_s, lstsq_s = alternate(
@@ -156,7 +158,8 @@ def closed_form(num_examples, num_features, repeats):
     )
     fit_s, gram_s = alternate(fit, lambda: X.T @ X, repeats=repeats, settle=0.3)
     print(
-        f"  GEMM rate of the fit: {gram_s / fit_s:.0%} of this machine's X.T @ X rate ({gram_s * 1e3:.1f} ms for X.T @ X alone)"
+        f"  GEMM rate of the fit: {gram_s / fit_s:.0%} of this machine's X.T @ X rate "
+        f"({gram_s * 1e3:.1f} ms for X.T @ X alone)"
     )
 
     # An ill-conditioned and a rank-deficient design: the QR path, and the SVD path's minimum-norm answer.
@@ -169,12 +172,19 @@ def closed_form(num_examples, num_features, repeats):
         target = y[: len(bad)]
         est = NumpyClosedFormRegressor().fit(bad, target)
         reference = np.linalg.lstsq(bad - bad.mean(axis=0), target - target.mean(), rcond=None)[0]
-        print(f"  {label} at {len(bad):,} x {num_features}: solver {est.solver_}, max relative difference to lstsq "
-              f"{np.max(np.abs(est.coef_ - reference)) / np.max(np.abs(reference)):.1e}")  # fmt: skip
-        report(f"  {label}: numpy-closed-form / lstsq on [X, 1]",
-               *alternate(lambda: NumpyClosedFormRegressor().fit(bad, target),
-                          lambda: np.linalg.lstsq(np.column_stack([bad, np.ones(len(bad))]), target, rcond=None),
-                          repeats=repeats, settle=0.3))  # fmt: skip
+        print(
+            f"  {label} at {len(bad):,} x {num_features}: solver {est.solver_}, max relative difference to lstsq "
+            f"{np.max(np.abs(est.coef_ - reference)) / np.max(np.abs(reference)):.1e}"
+        )
+        report(
+            f"  {label}: numpy-closed-form / lstsq on [X, 1]",
+            *alternate(
+                lambda: NumpyClosedFormRegressor().fit(bad, target),
+                lambda: np.linalg.lstsq(np.column_stack([bad, np.ones(len(bad))]), target, rcond=None),
+                repeats=repeats,
+                settle=0.3,
+            ),
+        )
 
 
 def runner_phases(num_examples, num_features):
@@ -215,16 +225,30 @@ def runner_phases(num_examples, num_features):
     fits_s, generation_s = phases["fits (warm-up and 3 timed)"], phases["data generation (train and test)"]
     print(f"  {'whole call':<36} {total:8.3f} s")
     report("  everything but fits and generation / fits", total - fits_s - generation_s, fits_s, bound=1.0)
-    probe = subprocess.run([sys.executable, os.path.join(HERE, "memory_probe.py"), "runner", str(num_examples),
-                            str(num_features)], capture_output=True, text=True, check=True)  # fmt: skip
+    probe = subprocess.run(
+        [sys.executable, os.path.join(HERE, "memory_probe.py"), "runner", str(num_examples), str(num_features)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     memory_mb = json.loads(probe.stdout)
-    print(f"  peak memory beyond the data, in a fresh process: {memory_mb['extra_mb']:.1f} MB "
-          f"(the data: {memory_mb['data_mb']:.0f} MB)")  # fmt: skip
-    ratio = memory_mb["extra_mb"] / memory_mb["data_mb"]
-    RESULTS.append({"figure": "runner: memory beyond the data / the data", "new_mb": memory_mb["extra_mb"],
-                    "baseline_mb": memory_mb["data_mb"], "ratio": ratio, "bound": 0.1})  # fmt: skip
     print(
-        f"  runner: memory beyond the data / the data {ratio:39.3f}  (bound <= 0.1)  {'pass' if ratio <= 0.1 else 'SHORT'}"
+        f"  peak memory beyond the data, in a fresh process: {memory_mb['extra_mb']:.1f} MB "
+        f"(the data: {memory_mb['data_mb']:.0f} MB)"
+    )
+    ratio = memory_mb["extra_mb"] / memory_mb["data_mb"]
+    RESULTS.append(
+        {
+            "figure": "runner: memory beyond the data / the data",
+            "new_mb": memory_mb["extra_mb"],
+            "baseline_mb": memory_mb["data_mb"],
+            "ratio": ratio,
+            "bound": 0.1,
+        }
+    )
+    print(
+        f"  runner: memory beyond the data / the data {ratio:39.3f}  (bound <= 0.1)  "
+        f"{'pass' if ratio <= 0.1 else 'SHORT'}"
     )
 
 
@@ -243,22 +267,37 @@ def csv_reading(num_examples, num_features, repeats):
         pyarrow.csv.write_csv(pa.table(columns), path)
         size_mb = os.path.getsize(path) / 2**20
         print(f"\nreading a CSV of {num_examples:,} x {num_features} floats and y ({size_mb:.0f} MB):")
-        report("read_csv (X, y in float64, checked) / pyarrow.csv.read_csv",
-               *alternate(lambda: read_csv(path, "y"), lambda: pyarrow.csv.read_csv(path), repeats=repeats),
-               bound=1.5)  # fmt: skip
+        report(
+            "read_csv (X, y in float64, checked) / pyarrow.csv.read_csv",
+            *alternate(lambda: read_csv(path, "y"), lambda: pyarrow.csv.read_csv(path), repeats=repeats),
+            bound=1.5,
+        )
         peaks = {}
         for reader in ("package", "pyarrow"):
-            done = subprocess.run([sys.executable, os.path.join(HERE, "memory_probe.py"), "csv", reader, path],
-                                  capture_output=True, text=True, check=True)  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, os.path.join(HERE, "memory_probe.py"), "csv", reader, path],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             peaks[reader] = json.loads(done.stdout)["extra_mb"]
     ratio = peaks["package"] / peaks["pyarrow"]
     print(
         f"  peak memory, each in a fresh process: read_csv {peaks['package']:.0f} MB, pyarrow {peaks['pyarrow']:.0f} MB"
     )
-    print(f"  {'read_csv peak memory / pyarrow.csv.read_csv peak memory':<58} {ratio:39.3f}  (bound <= 2)  "
-          f"{'pass' if ratio <= 2 else 'SHORT'}")  # fmt: skip
-    RESULTS.append({"figure": "read_csv peak memory / pyarrow.csv.read_csv peak memory", "new_mb": peaks["package"],
-                    "baseline_mb": peaks["pyarrow"], "ratio": ratio, "bound": 2.0})  # fmt: skip
+    print(
+        f"  {'read_csv peak memory / pyarrow.csv.read_csv peak memory':<58} {ratio:39.3f}  (bound <= 2)  "
+        f"{'pass' if ratio <= 2 else 'SHORT'}"
+    )
+    RESULTS.append(
+        {
+            "figure": "read_csv peak memory / pyarrow.csv.read_csv peak memory",
+            "new_mb": peaks["package"],
+            "baseline_mb": peaks["pyarrow"],
+            "ratio": ratio,
+            "bound": 2.0,
+        }
+    )
 
 
 def memory(num_examples, num_features, chunk_sizes):
@@ -276,8 +315,10 @@ def memory(num_examples, num_features, chunk_sizes):
 def _probe(method, num_examples, num_features):
     done = subprocess.run(
         [sys.executable, os.path.join(HERE, "memory_probe.py"), method, str(num_examples), str(num_features)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -287,7 +328,8 @@ def sklearn_wrapper(repeats):
     from impls import SklearnSGDRegressor, synthetic_data
 
     print(
-        "\nscikit-learn SGD, the wrapper (loss curve included) against a bare SGDRegressor with the same settings\n  (6x the repeats: a fit is ~12 ms and the spread between runs is as large as the bound's margin):"
+        "\nscikit-learn SGD, the wrapper (loss curve included) against a bare SGDRegressor with the same settings\n"
+        "  (6x the repeats: a fit is ~12 ms and the spread between runs is as large as the bound's margin):"
     )
     for num_examples, num_features, bound in [(100_000, 10, 1.2), (1000, 2, None)]:
         X, y = synthetic_data(np.linspace(-2, 2, num_features), 4.2, num_examples, dtype=np.float64)
@@ -321,15 +363,28 @@ def processes(repeats):
     def runner(command):
         return lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
-    report("python compare.py (4 implementations) / notebook script",
-           *alternate(runner(compare_all), runner(notebook), repeats=repeats), bound=1.6)  # fmt: skip
-    report("python compare.py --impl numpy-closed-form / notebook script",
-           *alternate(runner(compare_numpy), runner(notebook), repeats=repeats), bound=0.6)  # fmt: skip
+    report(
+        "python compare.py (4 implementations) / notebook script",
+        *alternate(runner(compare_all), runner(notebook), repeats=repeats),
+        bound=1.6,
+    )
+    report(
+        "python compare.py --impl numpy-closed-form / notebook script",
+        *alternate(runner(compare_numpy), runner(notebook), repeats=repeats),
+        bound=0.6,
+    )
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, compare; compare.main(['--impl', 'numpy-closed-form', '--repeats', '1']);"
-         "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, compare; compare.main(['--impl', 'numpy-closed-form', '--repeats', '1']);"
+            "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     print(f"  with --impl numpy-closed-form, {probe.stderr.strip()}")
 
 
@@ -343,8 +398,10 @@ def scaling(sizes, dims):
         for d in dims:
             done = subprocess.run(
                 [sys.executable, os.path.join(HERE, "memory_probe.py"), "scaling", name, str(d), *map(str, sizes)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             cells = [f"{row['seconds']:9.4f} s {row['extra_mb']:7.1f} MB" for row in json.loads(done.stdout)]
             print(f"  {name:<18} {d:>4} " + " ".join(f"{cell:>22}" for cell in cells))
 
@@ -396,15 +453,25 @@ def main(argv=None):
                 results = os.path.join(folder, "results.json")
                 sys.stdout.flush()  # what this process printed so far comes before the section's output
                 subprocess.run(
-                    [sys.executable, os.path.abspath(__file__), "--in-this-process", "--only", name,
-                     "--json", results, "--repeats", str(repeats)] + (["--quick"] if args.quick else []),
+                    [
+                        sys.executable,
+                        os.path.abspath(__file__),
+                        "--in-this-process",
+                        "--only",
+                        name,
+                        "--json",
+                        results,
+                        "--repeats",
+                        str(repeats),
+                    ]
+                    + (["--quick"] if args.quick else []),
                     check=True,
-                )  # fmt: skip
+                )
                 with open(results) as file:
                     RESULTS.extend(json.load(file))
     short = [r["figure"] for r in RESULTS if r["bound"] is not None and r["ratio"] > r["bound"]]
-    print(f"\n{sum(r['bound'] is not None for r in RESULTS) - len(short)} of {sum(r['bound'] is not None for r in RESULTS)} bounds hold"
-          + (f"; short: {', '.join(short)}" if short else ""))  # fmt: skip
+    bounds = sum(r["bound"] is not None for r in RESULTS)
+    print(f"\n{bounds - len(short)} of {bounds} bounds hold" + (f"; short: {', '.join(short)}" if short else ""))
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"(peak RSS of the largest section's process: {peak:.0f} MB)")
     if args.json:

@@ -91,10 +91,16 @@ def closed_form(num_examples, num_features, num_files, repeats):
         size = sum(os.path.getsize(name) for name in files) / 2**30
         print(f"closed form, {num_examples:,} x {num_features} float64 in {num_files} Parquet files ({size:.2f} GB)")
         with (
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                     dashboard_address=None, silence_logs=logging.ERROR) as cluster,
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
             distributed.Client(cluster) as client,
-        ):  # fmt: skip
+        ):
             on_dask, in_memory = fit_with_dask(files), fit_with_pyarrow(files)  # warm-ups, and the agreement
             agreement = np.max(np.abs(on_dask.coef_ - in_memory.coef_) / np.abs(in_memory.coef_))
             times = {"dask": [], "pyarrow": []}
@@ -109,17 +115,23 @@ def closed_form(num_examples, num_features, num_files, repeats):
             fit_with_dask(files)
             after = client.run(rss_and_peak_mb)
         ratio = dask_s / pyarrow_s
-        print(f"  files to coefficients, median of {repeats}: Dask on 2 workers x 1 thread {dask_s:.2f} s, pyarrow "
-              f"+ numpy in memory {pyarrow_s:.2f} s: ratio {ratio:.2f} (bound <= 1.5) {'pass' if ratio <= 1.5 else 'SHORT'}")  # fmt: skip
+        print(
+            f"  files to coefficients, median of {repeats}: Dask on 2 workers x 1 thread {dask_s:.2f} s, pyarrow "
+            f"+ numpy in memory {pyarrow_s:.2f} s: ratio {ratio:.2f} (bound <= 1.5) "
+            f"{'pass' if ratio <= 1.5 else 'SHORT'}"
+        )
         print(f"  coefficients agree to {agreement:.1e} relative; solver {on_dask.solver_}")
         print(
-            f"  one chunk (one file) = {num_examples // num_files:,} rows x {num_features + 1} float64 = {chunk_mb:.0f} MB"
+            f"  one chunk (one file) = {num_examples // num_files:,} rows x {num_features + 1} float64 "
+            f"= {chunk_mb:.0f} MB"
         )
         for worker in before:
             extra = after[worker][1] - before[worker][0]
-            print(f"  worker {list(before).index(worker) + 1}: RSS {before[worker][0]:.0f} MB before the fit, peak "
-                  f"{after[worker][1]:.0f} MB during it: {extra:.0f} MB = {extra / chunk_mb:.2f} chunks (bound < 3) "
-                  f"{'pass' if extra < 3 * chunk_mb else 'SHORT'}")  # fmt: skip
+            print(
+                f"  worker {list(before).index(worker) + 1}: RSS {before[worker][0]:.0f} MB before the fit, peak "
+                f"{after[worker][1]:.0f} MB during it: {extra:.0f} MB = {extra / chunk_mb:.2f} chunks (bound < 3) "
+                f"{'pass' if extra < 3 * chunk_mb else 'SHORT'}"
+            )
 
 
 def data_parallel(models, num_examples, num_epochs):
@@ -130,8 +142,10 @@ def data_parallel(models, num_examples, num_epochs):
     from impls import synthetic_data
     from runner.distributed import spawn
 
-    print(f"\ndata-parallel SGD, {num_examples:,} examples, {num_epochs} epochs: seconds per epoch (fit between "
-          "barriers / epochs)")  # fmt: skip
+    print(
+        f"\ndata-parallel SGD, {num_examples:,} examples, {num_epochs} epochs: seconds per epoch (fit between "
+        "barriers / epochs)"
+    )
     print(f"  {'implementation':<15} {'d':>6} {'batch':>6} {'1 rank':>9} {'2 ranks':>9} {'2 / 1':>7}")
     for d, batch in models:
         X, y = synthetic_data(np.linspace(-2, 2, d), 4.2, num_examples, dtype="float64")
@@ -139,8 +153,21 @@ def data_parallel(models, num_examples, num_epochs):
             path = os.path.join(folder, "data.parquet")
             pq.write_table(pa.table({f"x{j}": X[:, j] for j in range(d)} | {"y": y}), path)
             for impl, lr in [("torch-scratch", 0.01), ("torch-concise", 0.005)]:
-                argv = ["--impl", impl, "--data", path, "--target", "y", "--batch-size", str(batch),
-                        "--num-epochs", str(num_epochs), "--lr", str(lr), "--warm-up"]  # fmt: skip
+                argv = [
+                    "--impl",
+                    impl,
+                    "--data",
+                    path,
+                    "--target",
+                    "y",
+                    "--batch-size",
+                    str(batch),
+                    "--num-epochs",
+                    str(num_epochs),
+                    "--lr",
+                    str(lr),
+                    "--warm-up",
+                ]
                 one, two = (spawn(argv, world)["seconds_per_epoch"] for world in (1, 2))
                 print(f"  {impl:<15} {d:>6} {batch:>6} {one:9.3f} {two:9.3f} {two / one:7.2f}")
 

@@ -73,9 +73,15 @@ class Settings:
         top_seed = 2**32 - self.seeds_used + 1
         seed_rule = "an integer in [0, 2**32)"
         if self.seeds_used > 1:
-            seed_rule = f"an integer in [0, 2**32 - {self.seeds_used - 1}), as seeds seed to seed + {self.seeds_used - 1} are used"
+            last = self.seeds_used - 1
+            seed_rule = f"an integer in [0, 2**32 - {last}), as seeds seed to seed + {last} are used"
         checks = [
-            ("--num-examples", self.num_examples, is_int(self.num_examples) and self.num_examples >= 1, "an integer >= 1"),
+            (
+                "--num-examples",
+                self.num_examples,
+                is_int(self.num_examples) and self.num_examples >= 1,
+                "an integer >= 1",
+            ),
             ("--noise", self.noise, is_real(self.noise) and 0 <= self.noise < math.inf, "a finite number >= 0"),
             ("--batch-size", self.batch_size, is_int(self.batch_size) and self.batch_size >= 1, "an integer >= 1"),
             ("--lr", self.lr, is_real(self.lr) and 0 < self.lr < math.inf, "a finite number > 0"),
@@ -84,23 +90,46 @@ class Settings:
             ("--repeats", self.repeats, is_int(self.repeats) and self.repeats >= 1, "an integer >= 1"),
             ("--dtype", self.dtype, self.dtype in ("float32", "float64"), "float32 or float64"),
             ("--max-seconds", self.max_seconds, is_real(self.max_seconds) and self.max_seconds > 0, "a number > 0"),
-            ("--sample", self.sample, self.sample is None or (is_int(self.sample) and self.sample >= 1), "an integer >= 1"),
-            ("--device", self.device, isinstance(self.device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", self.device),
-             "cpu, cuda or cuda:N"),
-        ]  # fmt: skip
+            (
+                "--sample",
+                self.sample,
+                self.sample is None or (is_int(self.sample) and self.sample >= 1),
+                "an integer >= 1",
+            ),
+            (
+                "--device",
+                self.device,
+                isinstance(self.device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", self.device),
+                "cpu, cuda or cuda:N",
+            ),
+        ]
         for flag, value, ok, rule in checks:
             if not ok:
                 raise UsageError(f"{flag} must be {rule}; got {value!r}")
-        for name, kind in [("num_examples", int), ("noise", float), ("batch_size", int), ("lr", float),
-                           ("num_epochs", int), ("seed", int), ("repeats", int), ("max_seconds", float)]:  # fmt: skip
+        for name, kind in [
+            ("num_examples", int),
+            ("noise", float),
+            ("batch_size", int),
+            ("lr", float),
+            ("num_epochs", int),
+            ("seed", int),
+            ("repeats", int),
+            ("max_seconds", float),
+        ]:
             object.__setattr__(self, name, kind(getattr(self, name)) + kind(0))  # + 0 turns −0.0 into 0.0
         if self.sample is not None:
             object.__setattr__(self, "sample", int(self.sample))
 
     def estimator_params(self) -> dict:
         """The settings an iterative estimator takes, by their parameter names."""
-        return {"batch_size": self.batch_size, "lr": self.lr, "num_epochs": self.num_epochs,
-                "random_state": self.seed, "device": self.device, "dtype": self.dtype}  # fmt: skip
+        return {
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "num_epochs": self.num_epochs,
+            "random_state": self.seed,
+            "device": self.device,
+            "dtype": self.dtype,
+        }
 
 
 def check_device(device: str, names) -> None:

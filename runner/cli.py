@@ -55,37 +55,70 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     add = top.add_argument
-    add("--impl", action="append", metavar="NAME",
-        help=f"implementation to run, repeatable: {', '.join(impls.NAMES)} (default: all)")  # fmt: skip
+    add(
+        "--impl",
+        action="append",
+        metavar="NAME",
+        help=f"implementation to run, repeatable: {', '.join(impls.NAMES)} (default: all)",
+    )
     add("--num-examples", type=int, default=1000, help="training examples drawn from the generator")
-    add("--true-w", type=float, nargs="+", metavar="W",
-        help="true weights, one per feature (default: 2 -3.4; none for --data)")  # fmt: skip
+    add(
+        "--true-w",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="true weights, one per feature (default: 2 -3.4; none for --data)",
+    )
     add("--true-b", type=float, help="true bias (default: 4.2; none for --data)")
     add("--noise", type=float, default=0.01, help="standard deviation of the Gaussian noise added to y")
     add("--batch-size", type=int, default=10, help="minibatch size of the iterative implementations")
     add("--lr", type=float, default=0.03, help="learning rate (the notebook's convention: MSE averaged over the batch)")
     add("--num-epochs", type=int, default=3, help="passes over the data of the iterative implementations")
     add("--repeats", type=int, default=5, help="timed fits per implementation at most, after one untimed warm-up")
-    add("--max-seconds", type=float, default=10.0,
-        help="stop timing an implementation once this many seconds are spent on it (at least one timed fit)")  # fmt: skip
+    add(
+        "--max-seconds",
+        type=float,
+        default=10.0,
+        help="stop timing an implementation once this many seconds are spent on it (at least one timed fit)",
+    )
     add("--device", default="cpu", help="torch device of the torch implementations (cpu, cuda)")
-    add("--dtype", default="float32", choices=["float32", "float64"],
-        help="dtype of the synthetic data and of torch's arithmetic")  # fmt: skip
-    add("--data", metavar="PATH", help="fit your own data instead of synthetic data: a CSV with a header row or a "
-        ".parquet file, or a directory or glob ('dir/*.parquet') of them, read with dask; needs --target")  # fmt: skip
+    add(
+        "--dtype",
+        default="float32",
+        choices=["float32", "float64"],
+        help="dtype of the synthetic data and of torch's arithmetic",
+    )
+    add(
+        "--data",
+        metavar="PATH",
+        help="fit your own data instead of synthetic data: a CSV with a header row or a "
+        ".parquet file, or a directory or glob ('dir/*.parquet') of them, read with dask; needs --target",
+    )
     add("--target", metavar="COLUMN", help="the column of --data to predict")
     add("--features", metavar="A,B,...", help="the columns of --data to predict from (default: all but the target)")
-    add("--scheduler", metavar="WHERE",
+    add(
+        "--scheduler",
+        metavar="WHERE",
         help="read --data with dask and fit the closed form there: threads (this process; the default for a "
         "directory or glob), processes (local worker processes on 127.0.0.1) or a running scheduler's "
-        "tcp://host:port (needs the dask extra)")  # fmt: skip
-    add("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
+        "tcp://host:port (needs the dask extra)",
+    )
+    add(
+        "--timeout",
+        type=float,
+        default=TIMEOUT,
+        metavar="SECONDS",
         help="with --scheduler processes or tcp://: the longest wait for the cluster (connecting, its first "
-        "answer, each computation) before giving up with one line")  # fmt: skip
+        "answer, each computation) before giving up with one line",
+    )
     add("--dashboard", action="store_true", help="with --scheduler processes: serve dask's dashboard on 127.0.0.1:8787")
-    add("--sample", type=int, metavar="N",
+    add(
+        "--sample",
+        type=int,
+        metavar="N",
         help="with --data read by dask: fit the iterative implementations on a uniform sample of N rows "
-        "(default: all rows if they fit in memory, else they are skipped); scores are over all rows")  # fmt: skip
+        "(default: all rows if they fit in memory, else they are skipped); scores are over all rows",
+    )
     add(
         "--plot",
         metavar="PATH.png",
@@ -93,27 +126,40 @@ def parser() -> argparse.ArgumentParser:
     )
     _add_output_flags(top)
 
-    commands = top.add_subparsers(dest="command", title="commands (default: the comparison)", metavar="COMMAND",
-                                  parser_class=_Parser)  # fmt: skip
+    commands = top.add_subparsers(
+        dest="command", title="commands (default: the comparison)", metavar="COMMAND", parser_class=_Parser
+    )
     study = {"formatter_class": _HelpFormatter}
     equivalences = commands.add_parser(
-        "equivalences", help="the notebook's exercise (mean vs sum loss), proved step by step", **study,
+        "equivalences",
+        help="the notebook's exercise (mean vs sum loss), proved step by step",
+        **study,
         description="Pairs of configurations on the same data, initial parameters and minibatches, compared at "
         "every step: mean vs sum loss, the ½ of the squared loss, DataLoader vs own batching, uneven batches.",
-    )  # fmt: skip
+    )
     add = equivalences.add_argument
     add("--num-examples", type=int, default=1000, help="examples; the uneven pairs use this plus half a batch")
     add("--batch-size", type=int, default=10, help="minibatch size B")
     add("--lr", type=float, default=0.03, help="the notebook's learning rate a (MSE averaged over the batch)")
     add("--num-epochs", type=int, default=3, help="passes over the data")
-    add("--distributed", type=int, nargs="?", const=2, metavar="W",
+    add(
+        "--distributed",
+        type=int,
+        nargs="?",
+        const=2,
+        metavar="W",
         help="add the data-parallel pairs: each torch implementation on W ranks (default 2) that this command "
-        "spawns (torch.distributed, gloo, 127.0.0.1) vs one process with the same global batch")  # fmt: skip
+        "spawns (torch.distributed, gloo, 127.0.0.1) vs one process with the same global batch",
+    )
     add("--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)")
     _add_output_flags(equivalences, "the study")
 
-    sweep = commands.add_parser("sweep", help="the book's other exercises: sweep lr-batch | data-size | init",
-                                description="The book's other exercises, as sweeps.", **study)  # fmt: skip
+    sweep = commands.add_parser(
+        "sweep",
+        help="the book's other exercises: sweep lr-batch | data-size | init",
+        description="The book's other exercises, as sweeps.",
+        **study,
+    )
     kinds = sweep.add_subparsers(dest="kind", title="kinds", metavar="kind", parser_class=_Parser, required=True)
     for kind, text in [
         ("lr-batch", "final training MSE for each learning rate and batch size"),
@@ -122,8 +168,11 @@ def parser() -> argparse.ArgumentParser:
     ]:
         one = kinds.add_parser(kind, help=text, description=text[0].upper() + text[1:] + ".", **study)
         if kind == "lr-batch":
-            one.add_argument("--impl", metavar="NAME",
-                             help="implementation of the sweep, one with a learning rate (default: the first)")  # fmt: skip
+            one.add_argument(
+                "--impl",
+                metavar="NAME",
+                help="implementation of the sweep, one with a learning rate (default: the first)",
+            )
         one.add_argument(
             "--plot", metavar="PATH.png", help="also draw the study's picture to this PNG (needs matplotlib)"
         )
@@ -141,18 +190,27 @@ def run_report(args):
         raise UsageError("--features picks columns of --data; give --data and --target too")
     dask = args.data is not None and (args.scheduler is not None or many_files(args.data))
     if (args.scheduler is not None or args.sample is not None) and not dask:
-        raise UsageError("--scheduler and --sample apply to --data read with dask (a directory, a glob, or a file "
-                         "with --scheduler)")  # fmt: skip
+        raise UsageError(
+            "--scheduler and --sample apply to --data read with dask (a directory, a glob, or a file with --scheduler)"
+        )
     if not (0 < args.timeout < math.inf):
         raise UsageError(f"--timeout must be a number of seconds > 0; got {args.timeout!r}")
     if args.scheduler is not None:
         check_scheduler(args.scheduler)
     settings = dict(
-        num_examples=args.num_examples, noise=args.noise, batch_size=args.batch_size, lr=args.lr,
-        num_epochs=args.num_epochs, seed=args.seed, repeats=args.repeats, max_seconds=args.max_seconds,
-        device=args.device, dtype=args.dtype,
-        record_paths=args.plot is not None, progress=True,
-    )  # fmt: skip
+        num_examples=args.num_examples,
+        noise=args.noise,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        num_epochs=args.num_epochs,
+        seed=args.seed,
+        repeats=args.repeats,
+        max_seconds=args.max_seconds,
+        device=args.device,
+        dtype=args.dtype,
+        record_paths=args.plot is not None,
+        progress=True,
+    )
     features = None if args.features is None else [name.strip() for name in args.features.split(",")]
     if dask:
         from runner.read import read_dask
@@ -162,8 +220,17 @@ def run_report(args):
             try:
                 X, y, names, count = read_dask(args.data, args.target, features)
                 name = f"{args.data} ({count} file{'s' * (count > 1)}, dask {scheduler.split('://')[0]})"
-                return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=name,
-                               feature_names=names, sample=args.sample, **settings)  # fmt: skip
+                return compare(
+                    args.impl,
+                    X=X,
+                    y=y,
+                    true_w=args.true_w,
+                    true_b=args.true_b,
+                    data_name=name,
+                    feature_names=names,
+                    sample=args.sample,
+                    **settings,
+                )
             except (ValueError, TypeError) as exc:
                 if isinstance(exc, UsageError) and not isinstance(exc, DataError):
                     raise
@@ -174,8 +241,16 @@ def run_report(args):
         from runner.read import read_data
 
         X, y, names = read_data(args.data, args.target, features)
-        return compare(args.impl, X=X, y=y, true_w=args.true_w, true_b=args.true_b, data_name=args.data,
-                       feature_names=names, **settings)  # fmt: skip
+        return compare(
+            args.impl,
+            X=X,
+            y=y,
+            true_w=args.true_w,
+            true_b=args.true_b,
+            data_name=args.data,
+            feature_names=names,
+            **settings,
+        )
     return compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
 
 
@@ -184,8 +259,13 @@ def run_study(args):
     from runner import study
 
     if args.command == "equivalences":
-        Settings(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr, num_epochs=args.num_epochs,
-                 seed=args.seed)  # fmt: skip
+        Settings(
+            num_examples=args.num_examples,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            num_epochs=args.num_epochs,
+            seed=args.seed,
+        )
         if args.distributed is not None:
             from runner.distributed import RANK_MEMORY
 
@@ -193,8 +273,14 @@ def run_study(args):
                 raise UsageError(f"--distributed must be a number of ranks from 2 to 64; got {args.distributed}")
             ranks = names_that(trains_data_parallel)
             check_memory(args.num_examples, 2, 0, "float32", ranks, args.distributed, RANK_MEMORY)
-        return study.equivalences(num_examples=args.num_examples, batch_size=args.batch_size, lr=args.lr,
-                                  num_epochs=args.num_epochs, seed=args.seed, world_size=args.distributed or 1)  # fmt: skip
+        return study.equivalences(
+            num_examples=args.num_examples,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            num_epochs=args.num_epochs,
+            seed=args.seed,
+            world_size=args.distributed or 1,
+        )
     Settings(seed=args.seed, seeds_used=5 if args.kind == "data-size" else 1)
     if args.kind == "lr-batch":
         stepping = names_that(has_learning_rate)
@@ -225,8 +311,12 @@ def run(args) -> int:
             from runner import plot
 
             if args.command is None and result.data[0].shape[1] >= LONG_PLOT_FEATURES:
-                print(f"compare.py: drawing {args.plot}: the loss over a grid of "
-                      f"{result.data[0].shape[1] + 1}-parameter models…", file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"compare.py: drawing {args.plot}: the loss over a grid of "
+                    f"{result.data[0].shape[1] + 1}-parameter models…",
+                    file=sys.stderr,
+                    flush=True,
+                )
             figure = plot.draw_comparison(result) if args.command is None else plot.draw_study(result)
             stage(args.plot, plot.png_writer(figure))
     if not to_file:

@@ -48,7 +48,8 @@ def dask_scheduler(where: str, timeout: float = TIMEOUT, dashboard: bool = False
         import distributed
     except ImportError:
         raise UsageError(
-            "--data read with dask needs dask: pip install 'dask[dataframe]' distributed (or the package's [dask] extra)"
+            "--data read with dask needs dask: pip install 'dask[dataframe]' distributed "
+            "(or the package's [dask] extra)"
         ) from None
     if where == "threads":
         with dask.config.set(scheduler="threads"):

@@ -41,9 +41,10 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     top = _Parser(
-        prog="python -m runner.distributed", description=__doc__.split("\n\n")[0],
+        prog="python -m runner.distributed",
+        description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )  # fmt: skip
+    )
     add = top.add_argument
     data_parallel = names_that(trains_data_parallel)
     add("--impl", default=data_parallel[0], choices=data_parallel, help="the implementation to fit")
@@ -63,10 +64,19 @@ def parser() -> argparse.ArgumentParser:
     add("--warm-up", action="store_true", help="fit once untimed first, so that the time is not of first-call costs")
     add("--record-steps", action="store_true", help="also write the parameters after every step to --output")
     add("--output", metavar="PATH.json", help="rank 0 writes the fit here as JSON")
-    add("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
-        help="how long a rank waits for the others (to join, or at each step) before it stops with an error")  # fmt: skip
-    add("--nproc-per-node", type=int, metavar="W",
-        help="start W ranks on this machine yourself (no torchrun), every socket on 127.0.0.1")  # fmt: skip
+    add(
+        "--timeout",
+        type=float,
+        default=TIMEOUT,
+        metavar="SECONDS",
+        help="how long a rank waits for the others (to join, or at each step) before it stops with an error",
+    )
+    add(
+        "--nproc-per-node",
+        type=int,
+        metavar="W",
+        help="start W ranks on this machine yourself (no torchrun), every socket on 127.0.0.1",
+    )
     return top
 
 
@@ -78,8 +88,16 @@ def checked_args(argv):
     args = parser().parse_args(argv)
     if (args.data is None) != (args.target is None):
         parser().error("--data and --target go together")
-    Settings(num_examples=args.num_examples, noise=args.noise, batch_size=args.batch_size, lr=args.lr,
-             num_epochs=args.num_epochs, seed=args.seed, device=args.device, dtype=args.dtype)  # fmt: skip
+    Settings(
+        num_examples=args.num_examples,
+        noise=args.noise,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        num_epochs=args.num_epochs,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+    )
     check_device(args.device, [args.impl])
     if not 0 < args.timeout < math.inf:
         raise UsageError(f"--timeout must be a number of seconds > 0; got {args.timeout!r}")
@@ -107,9 +125,16 @@ def prepare(args, local_rank: int):
         X, y, _ = read_data(args.data, args.target)
     else:
         X, y = synthetic_data(args.true_w, args.true_b, args.num_examples, noise=args.noise, random_state=args.seed)
-    params = {"lr": args.lr, "batch_size": args.batch_size, "num_epochs": args.num_epochs, "random_state": args.seed,
-              "dtype": args.dtype, "record_steps": args.record_steps, "distributed": True,
-              "device": "cpu" if args.device == "cpu" else f"cuda:{local_rank}"}  # fmt: skip
+    params = {
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "num_epochs": args.num_epochs,
+        "random_state": args.seed,
+        "dtype": args.dtype,
+        "record_steps": args.record_steps,
+        "distributed": True,
+        "device": "cpu" if args.device == "cpu" else f"cuda:{local_rank}",
+    }
     estimator = implementation(args.impl)(**params)
     if "reduction" in estimator.get_params():
         estimator.set_params(reduction=args.reduction)
@@ -131,12 +156,21 @@ def fit_on_rank(args, estimator, X, y, rank: int, world_size: int) -> dict | Non
     if rank != 0:
         return None
     result = {
-        "impl": args.impl, "world_size": world_size, "backend": dist.get_backend(), "num_examples": len(X),
-        "batch_size": args.batch_size, "shard_sizes": shard_sizes(min(args.batch_size, len(X)), world_size),
-        "coef": estimator.coef_.tolist(), "intercept": estimator.intercept_, "loss_curve": estimator.loss_curve_,
-        "n_iter": estimator.n_iter_, "n_steps": estimator.n_steps_, "diverged": estimator.diverged_,
-        "fit_seconds": seconds, "seconds_per_epoch": seconds / max(estimator.n_iter_, 1),
-    }  # fmt: skip
+        "impl": args.impl,
+        "world_size": world_size,
+        "backend": dist.get_backend(),
+        "num_examples": len(X),
+        "batch_size": args.batch_size,
+        "shard_sizes": shard_sizes(min(args.batch_size, len(X)), world_size),
+        "coef": estimator.coef_.tolist(),
+        "intercept": estimator.intercept_,
+        "loss_curve": estimator.loss_curve_,
+        "n_iter": estimator.n_iter_,
+        "n_steps": estimator.n_steps_,
+        "diverged": estimator.diverged_,
+        "fit_seconds": seconds,
+        "seconds_per_epoch": seconds / max(estimator.n_iter_, 1),
+    }
     if args.record_steps:
         result["coef_path"] = estimator.coef_path_.tolist()
         result["intercept_path"] = estimator.intercept_path_.tolist()
@@ -150,10 +184,12 @@ def shard_sizes(batch_size: int, world_size: int) -> list[int]:
 
 def _summary(result: dict) -> str:
     coef = ", ".join(f"{value:.6f}" for value in result["coef"])
-    return (f"{result['impl']} on {result['world_size']} ranks ({result['backend']}), global batch "
-            f"{result['batch_size']} in shards of {'/'.join(map(str, result['shard_sizes']))}: w = [{coef}], "
-            f"b = {result['intercept']:.6f}, training MSE by epoch "
-            f"{', '.join(f'{loss:.3g}' for loss in result['loss_curve'])}; {result['seconds_per_epoch']:.3f} s per epoch")  # fmt: skip
+    return (
+        f"{result['impl']} on {result['world_size']} ranks ({result['backend']}), global batch "
+        f"{result['batch_size']} in shards of {'/'.join(map(str, result['shard_sizes']))}: w = [{coef}], "
+        f"b = {result['intercept']:.6f}, training MSE by epoch "
+        f"{', '.join(f'{loss:.3g}' for loss in result['loss_curve'])}; {result['seconds_per_epoch']:.3f} s per epoch"
+    )
 
 
 def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: bool = True) -> dict | None:
@@ -168,8 +204,13 @@ def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: boo
         import torch
 
         torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend, store=store, rank=rank if store else -1, world_size=world_size if store else -1,
-                            timeout=datetime.timedelta(seconds=args.timeout))  # fmt: skip
+    dist.init_process_group(
+        backend,
+        store=store,
+        rank=rank if store else -1,
+        world_size=world_size if store else -1,
+        timeout=datetime.timedelta(seconds=args.timeout),
+    )
     try:
         result = fit_on_rank(args, estimator, X, y, rank, world_size)
     finally:
@@ -210,8 +251,11 @@ def main(argv=None) -> int:
             write_text(args.output, json.dumps(result, indent=1))
         return 0
     if "RANK" not in environ:
-        print("python -m runner.distributed: error: give --nproc-per-node W to start W ranks here, or run it "
-              "under torchrun (torchrun --nproc-per-node 2 -m runner.distributed ...)", file=sys.stderr)  # fmt: skip
+        print(
+            "python -m runner.distributed: error: give --nproc-per-node W to start W ranks here, or run it "
+            "under torchrun (torchrun --nproc-per-node 2 -m runner.distributed ...)",
+            file=sys.stderr,
+        )
         return 2
     try:
         run(argv, int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
@@ -251,10 +295,21 @@ def spawn(argv, world_size: int = 2) -> dict:
         listener.listen()
         port = listener.getsockname()[1]
         # The store takes the listening socket over (and closes it when it goes).
-        store = dist.TCPStore("127.0.0.1", port, world_size, is_master=True, master_listen_fd=listener.detach(),
-                              wait_for_workers=False, timeout=timeout)  # fmt: skip
-        mp.start_processes(_spawned, args=([*argv, "--output", output], world_size, port, timeout.total_seconds()),
-                           nprocs=world_size, start_method="spawn")  # fmt: skip
+        store = dist.TCPStore(
+            "127.0.0.1",
+            port,
+            world_size,
+            is_master=True,
+            master_listen_fd=listener.detach(),
+            wait_for_workers=False,
+            timeout=timeout,
+        )
+        mp.start_processes(
+            _spawned,
+            args=([*argv, "--output", output], world_size, port, timeout.total_seconds()),
+            nprocs=world_size,
+            start_method="spawn",
+        )
         del store
         with open(output, encoding="utf-8") as file:
             return json.load(file)

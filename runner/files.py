@@ -82,8 +82,9 @@ def staged_outputs():
     staged = []  # (temporary, target)
 
     def stage(path: str, write) -> None:
-        temporary = os.path.join(os.path.dirname(os.path.abspath(path)),
-                                 f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")  # fmt: skip
+        temporary = os.path.join(
+            os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp"
+        )
         # 0o666 through the umask, as open(path, "w") would create it; an existing file keeps its mode.
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         staged.append((temporary, path))

@@ -130,8 +130,11 @@ class Progress:
         if self.lines:
             timed = row["fits_timed_within_max_seconds"]
             what = "not timed" if timed is None else f"{timed} timed fit{'' if timed == 1 else 's'}"
-            print(f"compare.py: {name}: {what}, {time.perf_counter() - self.start:.1f} s so far; "
-                  f"{row['status']}", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"compare.py: {name}: {what}, {time.perf_counter() - self.start:.1f} s so far; {row['status']}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:

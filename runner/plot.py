@@ -64,11 +64,24 @@ def plot_lr_batch(study: dict):
     fig, axis = plt.subplots(figsize=(8, 4.5))
     image = axis.imshow(np.log10(grid), cmap="viridis", aspect="auto")
     for i, j in np.ndindex(grid.shape):
-        axis.text(j, i, "diverged" if np.isnan(grid[i, j]) else f"{grid[i, j]:.1e}", ha="center", va="center",
-                  fontsize=7, color="red" if np.isnan(grid[i, j]) else "white")  # fmt: skip
-    axis.set(xticks=range(len(lrs)), xticklabels=[f"{lr:g}" for lr in lrs], yticks=range(len(batch_sizes)),
-             yticklabels=batch_sizes, xlabel="learning rate", ylabel="batch size",
-             title=f"{study.config['impl']}: training MSE after {study.config['num_epochs']} epochs")  # fmt: skip
+        axis.text(
+            j,
+            i,
+            "diverged" if np.isnan(grid[i, j]) else f"{grid[i, j]:.1e}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="red" if np.isnan(grid[i, j]) else "white",
+        )
+    axis.set(
+        xticks=range(len(lrs)),
+        xticklabels=[f"{lr:g}" for lr in lrs],
+        yticks=range(len(batch_sizes)),
+        yticklabels=batch_sizes,
+        xlabel="learning rate",
+        ylabel="batch size",
+        title=f"{study.config['impl']}: training MSE after {study.config['num_epochs']} epochs",
+    )
     fig.colorbar(image, label="log10 training MSE")
     fig.tight_layout()
     return fig
@@ -81,8 +94,13 @@ def plot_data_size(study: dict):
     for name in study.plot["names"]:
         axis.plot(sizes, [row[name] for row in study.records], marker="o", label=name)
     axis.plot(sizes, [row["theory_lstsq"] for row in study.records], "k--", label="σ·sqrt((d+1)/n)")
-    axis.set(xscale="log", yscale="log", xlabel="training examples n", ylabel="‖(ŵ, b̂) − (w, b)‖ (mean over seeds)",
-             title=f"Error against data size ({study.config['num_epochs']} epochs for the iterative ones)")  # fmt: skip
+    axis.set(
+        xscale="log",
+        yscale="log",
+        xlabel="training examples n",
+        ylabel="‖(ŵ, b̂) − (w, b)‖ (mean over seeds)",
+        title=f"Error against data size ({study.config['num_epochs']} epochs for the iterative ones)",
+    )
     axis.legend()
     fig.tight_layout()
     return fig
@@ -123,8 +141,12 @@ def draw_comparison(result: Comparison):
         epochs = np.linspace(0, len(result.curves[name]["loss_curve"]), len(trail))
         stride = max(1, len(trail) // 2000)
         per_step = len(trail) > len(result.curves[name]["loss_curve"]) + 1
-        loss_axis.plot(epochs[::stride], path_mse(X, y, trail[::stride]), marker=None if per_step else "o",
-                       label=name + (" (every step)" if per_step else " (every epoch)"))  # fmt: skip
+        loss_axis.plot(
+            epochs[::stride],
+            path_mse(X, y, trail[::stride]),
+            marker=None if per_step else "o",
+            label=name + (" (every step)" if per_step else " (every epoch)"),
+        )
     if result.reference["noise_floor_mse"] is not None:
         loss_axis.axhline(result.reference["noise_floor_mse"], color="grey", linestyle="--", label="noise floor σ²")
     loss_axis.axhline(result.reference["train_mse"], color="black", linestyle=":", label="least squares")
@@ -172,6 +194,10 @@ def png_writer(fig):
 
 
 def draw_study(study):
-    draw = {"equivalences": plot_equivalences, "sweep lr-batch": plot_lr_batch, "sweep data-size": plot_data_size,
-            "sweep init": plot_init}[study.study]  # fmt: skip
+    draw = {
+        "equivalences": plot_equivalences,
+        "sweep lr-batch": plot_lr_batch,
+        "sweep data-size": plot_data_size,
+        "sweep init": plot_init,
+    }[study.study]
     return draw(study)

@@ -135,8 +135,10 @@ def choose_columns(header: list[str], target: str, features: list[str] | None, p
         return features
     unknown = [name for name in features if name not in header]
     if unknown:
-        raise UsageError(f"--features {', '.join(map(repr, unknown))} not a column of {path}; its columns are "
-                         f"{', '.join(map(repr, header))}")  # fmt: skip
+        raise UsageError(
+            f"--features {', '.join(map(repr, unknown))} not a column of {path}; its columns are "
+            f"{', '.join(map(repr, header))}"
+        )
     if target in features:
         raise UsageError(f"--features includes the target {target!r}; a column cannot predict itself")
     if not features or len(set(features)) != len(features):

@@ -51,8 +51,12 @@ class Comparison:
     data: tuple = field(default=None, repr=False)  # the training (X, y), for plots
 
     def to_dict(self) -> dict:
-        return {"config": self.config, "environment": self.environment, "reference": self.reference,
-                "results": self.results}  # fmt: skip
+        return {
+            "config": self.config,
+            "environment": self.environment,
+            "reference": self.reference,
+            "results": self.results,
+        }
 
     def csv_records(self) -> list[dict]:
         return self.results
@@ -79,9 +83,10 @@ class Comparison:
             local = (
                 "all rows gathered in one process" if c["sample"] is None else f"a uniform sample of {c['sample']} rows"
             )
+            in_place = [r["impl"] for r in self.results if fits_dask_in_place(r["impl"])]
             notes.append(
-                f"dask: {', '.join(r['impl'] for r in self.results if fits_dask_in_place(r['impl'])) or 'no implementation'}"
-                f", the reference and every score were computed where the data live, one pass each (times include "
+                f"dask: {', '.join(in_place) or 'no implementation'}, the reference and every score were computed "
+                "where the data live, one pass each (times include "
                 f"reading them); the other implementations fit {local}, or were skipped (their status says why)"
             )
         if c["noise"] is not None:
@@ -89,9 +94,10 @@ class Comparison:
                 f"noise floor sigma^2 = {ref['noise_floor_mse']:.3e}; expected |θ_ls - θ| of least squares "
                 f"≈ sigma*sqrt((d+1)/n) = {ref['expected_lstsq_param_error']:.1e}"
             )
+        timed = ", ".join(str(r["fits_timed_within_max_seconds"]) for r in self.results)
         notes.append(
-            f"timing: median of the timed fits ({', '.join(str(r['fits_timed_within_max_seconds']) for r in self.results)}"
-            f" of at most {c['repeats']}, within {c['max_seconds']:g} s each) after one untimed warm-up (cold ms: that first fit); "
+            f"timing: median of the timed fits ({timed} of at most {c['repeats']}, within {c['max_seconds']:g} s "
+            "each) after one untimed warm-up (cold ms: that first fit); "
             f"{env['device']}, {env['threads']} threads; Python {env['python']}, numpy {env['numpy']}, "
             f"torch {env['torch']}, scikit-learn {env['scikit-learn']}"
         )

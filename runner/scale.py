@@ -40,8 +40,14 @@ def one_process(names, X, y, sample: int | None, seed: int, dtype: str) -> tuple
     needed = memory_needed(num_examples, num_features, 0, "float64", needs_one_process, dtype)
     available = available_memory()
     if available is not None and needed > available:
-        return None, None, (f"data larger than memory ({needed / 2**30:.1f} GiB needed in one process, "
-                            f"{available / 2**30:.1f} GiB available); --sample N fits it on N rows")  # fmt: skip
+        return (
+            None,
+            None,
+            (
+                f"data larger than memory ({needed / 2**30:.1f} GiB needed in one process, "
+                f"{available / 2**30:.1f} GiB available); --sample N fits it on N rows"
+            ),
+        )
     X_all, y_all = _compute(X, y)
     return X_all, y_all, None
 

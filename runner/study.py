@@ -71,8 +71,9 @@ def path_mse(X, y, path) -> np.ndarray:
         moments = dask_moments(X, y, None, 0.0)
     else:
         X, y = np.asarray(X), np.asarray(y)
-        moments = sum(block_moments(X[i : i + BLOCK_ROWS], y[i : i + BLOCK_ROWS], None, 0.0)
-                      for i in range(0, len(X), BLOCK_ROWS))  # fmt: skip
+        moments = sum(
+            block_moments(X[i : i + BLOCK_ROWS], y[i : i + BLOCK_ROWS], None, 0.0) for i in range(0, len(X), BLOCK_ROWS)
+        )
     v = np.column_stack([np.asarray(path, dtype=np.float64), -np.ones(len(path))])
     with np.errstate(all="ignore"):
         return np.maximum(np.sum((v @ moments) * v, axis=1) / len(X), 0.0)  # vᵀMv row by row, by one matmul
@@ -102,9 +103,28 @@ def _trajectory_on_ranks(name, X, y, world_size, *, lr, batch_size, num_epochs, 
         path = f"{folder}/data.parquet"
         columns = {f"x{j}": X[:, j] for j in range(X.shape[1])} | {"y": y}
         pyarrow.parquet.write_table(pa.table(columns), path)
-        fit = spawn(["--impl", name, "--data", path, "--target", "y", "--lr", repr(lr), "--batch-size", str(batch_size),
-                     "--num-epochs", str(num_epochs), "--seed", str(random_state), "--reduction", reduction,
-                     "--record-steps"], world_size)  # fmt: skip
+        fit = spawn(
+            [
+                "--impl",
+                name,
+                "--data",
+                path,
+                "--target",
+                "y",
+                "--lr",
+                repr(lr),
+                "--batch-size",
+                str(batch_size),
+                "--num-epochs",
+                str(num_epochs),
+                "--seed",
+                str(random_state),
+                "--reduction",
+                reduction,
+                "--record-steps",
+            ],
+            world_size,
+        )
     return np.column_stack([fit["coef_path"], fit["intercept_path"]]), (fit["n_iter"] if fit["diverged"] else None)
 
 
@@ -114,9 +134,17 @@ def _taking(parameter: str) -> list[str]:
 
 
 def equivalences(
-    *, num_examples=1000, batch_size=10, lr=0.03, num_epochs=3, seed=0, true_w=(2.0, -3.4), true_b=4.2, noise=0.01,
+    *,
+    num_examples=1000,
+    batch_size=10,
+    lr=0.03,
+    num_epochs=3,
+    seed=0,
+    true_w=(2.0, -3.4),
+    true_b=4.2,
+    noise=0.01,
     world_size=1,
-) -> Study:  # fmt: skip
+) -> Study:
     """Pairs of configurations on the same data, initial parameters and minibatch order, compared at every step.
 
     With ``world_size`` W > 1, two more pairs: each torch implementation fitted data-parallel on W spawned
@@ -214,8 +242,11 @@ def equivalences(
         if len(second) != len(first):  # sklearn-sgd records epoch ends only: compare there
             per_epoch = math.ceil(len(X_a) / B)
             first = first[::per_epoch]
-        diverged = [f"{which} after epoch {epoch}" for which, epoch in (("first", diverged_a), ("second", diverged_b))
-                    if epoch is not None]  # fmt: skip
+        diverged = [
+            f"{which} after epoch {epoch}"
+            for which, epoch in (("first", diverged_a), ("second", diverged_b))
+            if epoch is not None
+        ]
         with np.errstate(invalid="ignore", over="ignore"):
             difference = np.abs(first - second).max(axis=1)
         pairs.append(
@@ -233,8 +264,15 @@ def equivalences(
         plot["losses"].append((path_mse(X_a, y_a, first), path_mse(X_b, y_b, second)))
         plot["difference"].append(difference)
         plot["labels"].append((_describe(name_a, params_a), _describe(name_b, params_b)))
-    config = {"num_examples": num_examples, "uneven_num_examples": uneven, "batch_size": B, "lr": a,
-              "num_epochs": num_epochs, "seed": seed, "steps_per_epoch": steps_per_epoch}  # fmt: skip
+    config = {
+        "num_examples": num_examples,
+        "uneven_num_examples": uneven,
+        "batch_size": B,
+        "lr": a,
+        "num_epochs": num_epochs,
+        "seed": seed,
+        "steps_per_epoch": steps_per_epoch,
+    }
     if world_size > 1:
         config["world_size"] = world_size
     return Study("equivalences", config, pairs, records_name="pairs", plot=plot, remarks=remarks)
@@ -247,9 +285,14 @@ def _describe(name, params):
 
 
 def sweep_lr_batch(
-    *, impl="torch-concise", lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), batch_sizes=(1, 10, 100, 1000),
-    num_examples=1000, num_epochs=3, seed=0,
-) -> Study:  # fmt: skip
+    *,
+    impl="torch-concise",
+    lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
+    batch_sizes=(1, 10, 100, 1000),
+    num_examples=1000,
+    num_epochs=3,
+    seed=0,
+) -> Study:
     """Final training MSE for each learning rate and batch size; a diverged cell is marked, not raised."""
     X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, num_examples, random_state=seed)
     rows = []
@@ -259,19 +302,28 @@ def sweep_lr_batch(
                 warnings.simplefilter("ignore", DivergenceWarning)
                 est = implementation(impl)(lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed)
                 est.fit(X, y)
-            rows.append({
-                "batch_size": batch_size, "lr": lr, "steps": est.n_steps_,  # per sample for sklearn-sgd
-                "final_train_mse": None if est.diverged_ else path_mse(X, y, [[*est.coef_, est.intercept_]])[0],
-                "status": f"diverged after epoch {est.n_iter_}" if est.diverged_ else "ok",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "batch_size": batch_size,
+                    "lr": lr,
+                    "steps": est.n_steps_,  # per sample for sklearn-sgd
+                    "final_train_mse": None if est.diverged_ else path_mse(X, y, [[*est.coef_, est.intercept_]])[0],
+                    "status": f"diverged after epoch {est.n_iter_}" if est.diverged_ else "ok",
+                }
+            )
     config = {"impl": impl, "num_examples": num_examples, "num_epochs": num_epochs, "seed": seed}
     return Study("sweep lr-batch", config, rows, plot={"lrs": list(lrs), "batch_sizes": list(batch_sizes)})
 
 
 def sweep_data_size(
-    *, sizes=(5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000), seeds=(0, 1, 2, 3, 4), noise=0.01,
-    num_epochs=3, batch_size=10, lr=0.03,
-) -> Study:  # fmt: skip
+    *,
+    sizes=(5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
+    seeds=(0, 1, 2, 3, 4),
+    noise=0.01,
+    num_epochs=3,
+    batch_size=10,
+    lr=0.03,
+) -> Study:
     """‖ŵ − w‖ against n for every implementation (mean over seeds), beside least squares' σ·sqrt((d+1)/n)."""
     true_w, true_b = np.array(NOTEBOOK_W), NOTEBOOK_B
     settings = {"lr": lr, "batch_size": batch_size, "num_epochs": num_epochs}
@@ -306,12 +358,22 @@ def sweep_init(
             )
             losses = path_mse(X, y, path)
             per_epoch = losses[:: math.ceil(num_examples / batch_size)]
-            rows.append({
-                "impl": name, "lr": lr, "init_std": init_std, "initial_train_mse": float(losses[0]),
-                **{f"epoch_{k}_train_mse": None if diverged else float(v) for k, v in enumerate(per_epoch[1:], start=1)},
-                "final_param_error": None if diverged else float(np.linalg.norm(path[-1] - [*NOTEBOOK_W, NOTEBOOK_B])),
-                "status": f"diverged after epoch {diverged}" if diverged else "ok",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "impl": name,
+                    "lr": lr,
+                    "init_std": init_std,
+                    "initial_train_mse": float(losses[0]),
+                    **{
+                        f"epoch_{k}_train_mse": None if diverged else float(v)
+                        for k, v in enumerate(per_epoch[1:], start=1)
+                    },
+                    "final_param_error": None
+                    if diverged
+                    else float(np.linalg.norm(path[-1] - [*NOTEBOOK_W, NOTEBOOK_B])),
+                    "status": f"diverged after epoch {diverged}" if diverged else "ok",
+                }
+            )
             curves[(name, init_std)] = losses
     config = {"num_examples": num_examples, "num_epochs": num_epochs, "lr": lr, "batch_size": batch_size, "seed": seed}
     return Study(

@@ -56,8 +56,28 @@ def test_user_csv_end_to_end(tmp_path):
     closed = next(row for row in rows if row["impl"] == "numpy-closed-form")
     np.testing.assert_allclose(json.loads(closed["coef"]), [0.5, -1.5], atol=0.01)
     assert closed["coef_error"] == ""  # no true parameters for user data
-    assert main(["--data", str(path), "--target", "price", "--true-w", "0.5", "-1.5", "--true-b", "2",
-                        "--repeats", "1", "--format", "json", "--output", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "--data",
+                str(path),
+                "--target",
+                "price",
+                "--true-w",
+                "0.5",
+                "-1.5",
+                "--true-b",
+                "2",
+                "--repeats",
+                "1",
+                "--format",
+                "json",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     closed = json.loads(out.read_text())["results"][2]
     assert closed["impl"] == "numpy-closed-form" and closed["coef_error"] < 0.01
 
@@ -84,8 +104,25 @@ def test_console_script_is_declared():
 def test_help_explains_every_flag_with_its_default():
     done = run_cli("--help")
     assert done.returncode == 0
-    for flag in ["--impl", "--num-examples", "--true-w", "--true-b", "--noise", "--batch-size", "--lr", "--num-epochs",
-                 "--seed", "--repeats", "--device", "--dtype", "--data", "--target", "--format", "--output", "--plot"]:  # fmt: skip
+    for flag in [
+        "--impl",
+        "--num-examples",
+        "--true-w",
+        "--true-b",
+        "--noise",
+        "--batch-size",
+        "--lr",
+        "--num-epochs",
+        "--seed",
+        "--repeats",
+        "--device",
+        "--dtype",
+        "--data",
+        "--target",
+        "--format",
+        "--output",
+        "--plot",
+    ]:
         assert flag in done.stdout
     assert "(default: 0.03)" in done.stdout
 
@@ -347,8 +384,25 @@ def test_the_report_names_the_features_of_a_users_file(tmp_path, capsys):
     rooms = np.arange(20) % 5
     lines = [f"{a},{2 * a + r + 0.01 * (i % 3)},{r}" for i, (a, r) in enumerate(zip(sizes, rooms))]
     path.write_text("size,price,rooms\n" + "\n".join(lines) + "\n")
-    assert main(["--data", str(path), "--target", "price", "--features", "rooms,size", "--impl", "numpy-closed-form",
-                 "--repeats", "1", "--format", "json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "--data",
+                str(path),
+                "--target",
+                "price",
+                "--features",
+                "rooms,size",
+                "--impl",
+                "numpy-closed-form",
+                "--repeats",
+                "1",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["config"]["feature_names"] == ["rooms", "size"]
     assert main(["--data", str(path), "--target", "price", "--impl", "numpy-closed-form", "--repeats", "1"]) == 0
     assert "w is in the order of the features: size, rooms" in capsys.readouterr().out

@@ -62,8 +62,11 @@ def test_features_pick_columns_and_default_to_all_but_the_target(tmp_path):
     assert names == ["b", "a"] and X.tolist() == [[2, 1], [5, 4], [8, 7]] and y.tolist() == [3, 6, 10]
     with pytest.raises(UsageError, match="line 2, column 'name' is 'alice', not a number"):
         read_csv(path, "y")
-    for features, words in [(["a", "zz"], "--features 'zz' not a column"), (["a", "y"], "includes the target"),
-                            (["a", "a"], "distinct columns")]:  # fmt: skip
+    for features, words in [
+        (["a", "zz"], "--features 'zz' not a column"),
+        (["a", "y"], "includes the target"),
+        (["a", "a"], "distinct columns"),
+    ]:
         with pytest.raises(UsageError, match=words):
             read_csv(path, "y", features)
 

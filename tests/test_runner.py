@@ -120,8 +120,14 @@ def test_scores_in_blocks_equal_the_direct_computation(monkeypatch):
 
 
 def test_numpy_scalars_are_accepted_and_serialised_as_plain_numbers():
-    result = compare(["numpy-closed-form"], num_examples=np.int64(50), seed=np.int64(3), lr=np.float32(0.1),
-                     noise=np.float64(0.5), repeats=np.int64(1))  # fmt: skip
+    result = compare(
+        ["numpy-closed-form"],
+        num_examples=np.int64(50),
+        seed=np.int64(3),
+        lr=np.float32(0.1),
+        noise=np.float64(0.5),
+        repeats=np.int64(1),
+    )
     parsed = json.loads(result.to_json())
     assert parsed["config"]["seed"] == 3 and parsed["config"]["num_examples"] == 50
     assert result.results[0]["status"] == "ok"

@@ -68,16 +68,29 @@ def test_a_parquet_directory_on_worker_processes_agrees_with_the_in_memory_run(p
 def test_a_sample_fits_the_iterative_ones_on_n_rows_and_scores_them_on_all(tmp_path):
     X, y = synthetic_data(TRUE_W[:2], TRUE_B, 3000, random_state=2, dtype="float64")
     folder = _write_parts(tmp_path / "csv", X, y, 3, kind="csv")
-    result = _json("--data", str(folder / "*.csv"), "--target", "y", "--sample", "500", "--impl", "torch-scratch",
-                   "--impl", "numpy-closed-form", "--seed", "4")  # fmt: skip
+    result = _json(
+        "--data",
+        str(folder / "*.csv"),
+        "--target",
+        "y",
+        "--sample",
+        "500",
+        "--impl",
+        "torch-scratch",
+        "--impl",
+        "numpy-closed-form",
+        "--seed",
+        "4",
+    )
     scratch, closed = result["results"]
     assert scratch["status"] == "ok (on a uniform sample of 500 of the 3000 rows)" and closed["status"] == "ok"
     assert result["config"]["sample"] == 500
     # Trained on 500 rows, scored on all 3000, as the in-memory scoring of the same line.
     line = np.asarray(scratch["coef"]) @ X.T + scratch["intercept"]
     assert scratch["train_mse"] == pytest.approx(np.mean((line - y) ** 2), rel=1e-10)
-    again = _json("--data", str(folder / "*.csv"), "--target", "y", "--sample", "500", "--impl", "torch-scratch",
-                  "--seed", "4")  # fmt: skip
+    again = _json(
+        "--data", str(folder / "*.csv"), "--target", "y", "--sample", "500", "--impl", "torch-scratch", "--seed", "4"
+    )
     assert again["results"][0]["coef"] == scratch["coef"]  # the same seed draws the same rows
 
 
@@ -95,8 +108,9 @@ def test_data_larger_than_memory_skip_the_iterative_ones_with_the_reason(monkeyp
 
 def test_the_library_scores_dask_arrays_without_gathering_them(client, no_gathering):
     X, y = synthetic_data(TRUE_W, TRUE_B, 5000, random_state=3, dtype="float64")
-    result = compare("numpy-closed-form", X=da.from_array(X, chunks=(700, 3)), y=da.from_array(y, chunks=700),
-                     repeats=1)  # fmt: skip
+    result = compare(
+        "numpy-closed-form", X=da.from_array(X, chunks=(700, 3)), y=da.from_array(y, chunks=700), repeats=1
+    )
     expected = compare("numpy-closed-form", X=X, y=y, repeats=1)
     np.testing.assert_allclose(result.results[0]["coef"], expected.results[0]["coef"], rtol=1e-12)
     assert result.reference["train_mse"] == pytest.approx(expected.reference["train_mse"], rel=1e-12)
@@ -143,12 +157,18 @@ def test_the_plot_of_dask_data_reads_the_moments_where_the_data_live(client, mon
     from runner import plot
 
     X, y = synthetic_data(TRUE_W[:2], TRUE_B, 3000, random_state=6, dtype="float64")
-    result = compare(["torch-scratch", "numpy-closed-form"], X=da.from_array(X, chunks=(700, 2)),
-                     y=da.from_array(y, chunks=700), repeats=1, record_paths=True)  # fmt: skip
+    result = compare(
+        ["torch-scratch", "numpy-closed-form"],
+        X=da.from_array(X, chunks=(700, 2)),
+        y=da.from_array(y, chunks=700),
+        repeats=1,
+        record_paths=True,
+    )
     monkeypatch.setattr(da.Array, "__array__", lambda self, *args, **kwargs: pytest.fail("X was gathered"))
     figure = plot.draw_comparison(result)
-    in_memory = plot.draw_comparison(compare(["torch-scratch", "numpy-closed-form"], X=X, y=y, repeats=1,
-                                             record_paths=True))  # fmt: skip
+    in_memory = plot.draw_comparison(
+        compare(["torch-scratch", "numpy-closed-form"], X=X, y=y, repeats=1, record_paths=True)
+    )
     loss_lines = [figure.axes[0].lines[0].get_ydata(), in_memory.axes[0].lines[0].get_ydata()]
     np.testing.assert_allclose(*loss_lines, rtol=1e-9)
 
