@@ -18,11 +18,11 @@ from __future__ import annotations
 import sys
 
 import impls
-from impls import synthetic_data
+from impls import NOTEBOOK_B, NOTEBOOK_W, synthetic_data
 from impls._dask import is_dask
+from runner import cli
 from runner.capabilities import fits_dask_in_place
 from runner.checks import Settings, UsageError, check_arrays, check_device, check_memory, check_names, check_truth
-from runner.cli import main
 from runner.fit import Progress, Timing, build, environment, fit_and_time, trace
 from runner.report import Comparison
 from runner.scale import dask_arrays, one_process
@@ -30,7 +30,6 @@ from runner.score import Data, Scores, least_squares_reference, score
 
 __all__ = ["Comparison", "UsageError", "compare", "main"]
 
-NOTEBOOK_W, NOTEBOOK_B = (2.0, -3.4), 4.2
 NUM_TEST = 10_000  # held-out examples drawn from the same generator, independently of the training sample
 
 
@@ -178,6 +177,11 @@ def _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_na
         raise UsageError(f"--true-w has {len(true_w)} numbers but the data have {X.shape[1]} features")
     truth = (None, None) if true_w is None else check_truth(true_w, true_b, 0.0, "float64")
     return Data(X, y, None, None, *truth), None, data_name or "user arrays"
+
+
+def main(argv=None) -> int:
+    """``python compare.py``: the flags as ``compare()``'s keywords (``--help`` lists them), and the studies."""
+    return cli.main(argv, compare)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ seconds, so the two torch classes (and with them ``IMPLEMENTATIONS``) are import
 """
 
 from impls._base import DivergenceWarning
-from impls.data import synthetic_data
+from impls.data import NOTEBOOK_B, NOTEBOOK_W, synthetic_data
 from impls.numpy_closed_form import NumpyClosedFormRegressor
 from impls.sklearn_sgd import SklearnSGDRegressor
 
@@ -15,6 +15,8 @@ NAMES = ("torch-concise", "torch-scratch", "numpy-closed-form", "sklearn-sgd")
 __all__ = [
     "IMPLEMENTATIONS",
     "NAMES",
+    "NOTEBOOK_B",
+    "NOTEBOOK_W",
     "DivergenceWarning",
     "NumpyClosedFormRegressor",
     "SklearnSGDRegressor",

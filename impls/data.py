@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # torch is imported only by the code that trains with it
     import torch
 
 GENERATION_ROWS = 16384  # rows drawn at a time by synthetic_data
+# The notebook's true parameters: y = 2·x1 − 3.4·x2 + 4.2 + noise. Defined here once; imported wherever used.
+NOTEBOOK_W, NOTEBOOK_B = (2.0, -3.4), 4.2
 
 
 def synthetic_data(
@@ -80,3 +82,14 @@ def minibatches(
     """
     order = shuffled_order(len(features), generator).to(features.device)
     return zip(features[order].split(int(batch_size)), labels[order].split(int(batch_size)))  # int: numpy ints too
+
+
+class Minibatches:
+    """The batches of ``DataLoader(TensorDataset(features, labels), batch_size, shuffle=True, generator=generator)``,
+    cut from the tensors by ``minibatches``: like a DataLoader, each pass over it is one epoch in a new order."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator):
+        self.features, self.labels, self.batch_size, self.generator = features, labels, batch_size, generator
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return iter(minibatches(self.features, self.labels, self.batch_size, self.generator))

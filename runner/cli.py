@@ -50,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
     top = _Parser(
         prog="compare.py",
         description="Fit linear regression four ways on the same data and compare estimates, losses and times. "
-        "Defaults reproduce the d2l notebook: y = Xw + b + noise, w = [2, -3.4], b = 4.2, 1000 examples, "
+        f"Defaults reproduce the d2l notebook: y = Xw + b + noise, w = {list(impls.NOTEBOOK_W)}, b = {impls.NOTEBOOK_B}, "
+        "1000 examples, "
         "noise 0.01, minibatches of 10, lr 0.03, 3 epochs.",
         formatter_class=_HelpFormatter,
     )
@@ -67,9 +68,9 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         nargs="+",
         metavar="W",
-        help="true weights, one per feature (default: 2 -3.4; none for --data)",
+        help=f"true weights, one per feature (default: {' '.join(map(str, impls.NOTEBOOK_W))}; none for --data)",
     )
-    add("--true-b", type=float, help="true bias (default: 4.2; none for --data)")
+    add("--true-b", type=float, help=f"true bias (default: {impls.NOTEBOOK_B}; none for --data)")
     add("--noise", type=float, default=0.01, help="standard deviation of the Gaussian noise added to y")
     add("--batch-size", type=int, default=10, help="minibatch size of the iterative implementations")
     add("--lr", type=float, default=0.03, help="learning rate (the notebook's convention: MSE averaged over the batch)")
@@ -180,10 +181,9 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def run_report(args):
-    """The comparison the flags ask for."""
-    from compare import compare
-
+def run_report(args, compare):
+    """The comparison the flags ask for, made by ``compare`` (``compare.compare``, which is given, not
+    imported, so that compare.py may import this module)."""
     if (args.data is None) != (args.target is None):
         raise UsageError("--data and --target go together: give the data file and the column to predict")
     if args.features is not None and args.data is None:
@@ -292,7 +292,7 @@ def run_study(args):
     return study.sweep_init(seed=args.seed)
 
 
-def run(args) -> int:
+def run(args, compare) -> int:
     """Check every output before any work, compute, then write all the outputs together."""
     to_file = args.output not in (None, "-")
     for path, flag in [(args.output if to_file else None, "--output"), (args.plot, "--plot")]:
@@ -302,7 +302,7 @@ def run(args) -> int:
         _check_can_plot(args.plot)
         if to_file and os.path.abspath(args.plot) == os.path.abspath(args.output):
             raise UsageError(f"--output and --plot both name {args.plot}; give them different files")
-    result = run_report(args) if args.command is None else run_study(args)
+    result = run_report(args, compare) if args.command is None else run_study(args)
     text = result.render(args.format)
     with staged_outputs() as stage:
         if to_file:
@@ -336,11 +336,12 @@ def _check_can_plot(path: str) -> None:
         raise UsageError("--plot needs matplotlib: pip install matplotlib (or the package's [plot] extra)") from None
 
 
-def main(argv=None) -> int:
+def main(argv, compare) -> int:
+    """The command line: ``argv`` (None: sys.argv), the comparison made by ``compare``."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
-        return run(parser().parse_args(argv))
+        return run(parser().parse_args(argv), compare)
     except UsageError as exc:
         if debug:
             raise

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 
+from impls import NOTEBOOK_B, NOTEBOOK_W
 from runner.capabilities import names_that, trains_data_parallel
 from runner.checks import UsageError
 from runner.files import check_not_input, check_output
@@ -49,8 +50,8 @@ def parser() -> argparse.ArgumentParser:
     data_parallel = names_that(trains_data_parallel)
     add("--impl", default=data_parallel[0], choices=data_parallel, help="the implementation to fit")
     add("--num-examples", type=int, default=1000, help="training examples drawn from the notebook's generator")
-    add("--true-w", type=float, nargs="+", default=[2.0, -3.4], metavar="W", help="true weights of the generator")
-    add("--true-b", type=float, default=4.2, help="true bias of the generator")
+    add("--true-w", type=float, nargs="+", default=list(NOTEBOOK_W), metavar="W", help="true weights of the generator")
+    add("--true-b", type=float, default=NOTEBOOK_B, help="true bias of the generator")
     add("--noise", type=float, default=0.01, help="standard deviation of the generator's noise")
     add("--data", metavar="FILE", help="fit this CSV or Parquet file instead (every rank reads it); needs --target")
     add("--target", metavar="COLUMN", help="the column of --data to predict")

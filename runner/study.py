@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from impls import NAMES, DivergenceWarning, implementation, synthetic_data
+from impls import NAMES, NOTEBOOK_B, NOTEBOOK_W, DivergenceWarning, implementation, synthetic_data
 from impls._dask import is_dask
 from impls.numpy_closed_form import BLOCK_ROWS, block_moments
 from runner.fit import build
 from runner.render import cell, render
 
 EXACT_TOLERANCE = 1e-5  # float32 arithmetic: agreement at every step within this is "exact"
-NOTEBOOK_W, NOTEBOOK_B = (2.0, -3.4), 4.2
 
 
 @dataclass
@@ -140,8 +139,8 @@ def equivalences(
     lr=0.03,
     num_epochs=3,
     seed=0,
-    true_w=(2.0, -3.4),
-    true_b=4.2,
+    true_w=NOTEBOOK_W,
+    true_b=NOTEBOOK_B,
     noise=0.01,
     world_size=1,
 ) -> Study:

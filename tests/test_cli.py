@@ -329,7 +329,7 @@ def test_a_missing_plot_folder_leaves_the_report_untouched_and_does_no_work(tmp_
 
     keep = tmp_path / "keep.json"
     keep.write_text("old")
-    monkeypatch.setattr(runner.cli, "run_report", lambda args: pytest.fail("the run started"))
+    monkeypatch.setattr(runner.cli, "run_report", lambda *args: pytest.fail("the run started"))
     assert main(["--output", str(keep), "--plot", str(tmp_path / "missing" / "p.png")]) == 2
     assert keep.read_text() == "old" and "missing" in capsys.readouterr().err
 

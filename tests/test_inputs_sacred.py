@@ -56,7 +56,7 @@ OVERWRITES = [
 
 @pytest.mark.parametrize("argv, words", OVERWRITES, ids=[" ".join(argv) for argv, _ in OVERWRITES])
 def test_an_output_onto_the_data_is_refused_before_any_work(argv, words, data_folder, capsys, monkeypatch):
-    monkeypatch.setattr(runner.cli, "run_report", lambda args: pytest.fail("the run started"))
+    monkeypatch.setattr(runner.cli, "run_report", lambda *args: pytest.fail("the run started"))
     before = _contents(data_folder)
     assert main([*argv, "--target", "y"]) == 2
     err = capsys.readouterr().err
