@@ -22,10 +22,18 @@ from impls import NOTEBOOK_B, NOTEBOOK_W, synthetic_data
 from impls._dask import is_dask
 from runner import cli
 from runner.capabilities import fits_dask_in_place
-from runner.checks import Settings, UsageError, check_arrays, check_device, check_memory, check_names, check_truth
-from runner.fit import Progress, Timing, build, environment, fit_and_time, trace
+from runner.checks import (
+    Settings,
+    UsageError,
+    check_arrays,
+    check_device_available,
+    check_memory,
+    check_names,
+    check_truth,
+)
+from runner.fit import Progress, Timing, build, environment, fit_and_time, recorded_paths
 from runner.report import Comparison
-from runner.scale import dask_arrays, one_process
+from runner.scale import dask_arrays, gathered_for_one_process
 from runner.score import Data, Scores, least_squares_reference, score
 
 __all__ = ["Comparison", "UsageError", "compare", "main"]
@@ -84,7 +92,7 @@ def compare(
         dtype=dtype,
         sample=sample,
     )
-    check_device(settings.device, names)
+    check_device_available(settings.device, names)
     num_examples, noise, seed, repeats, sample = (
         settings.num_examples,
         settings.noise,
@@ -101,7 +109,7 @@ def compare(
         raise UsageError("--sample applies to data in dask arrays or DataFrames (--data DIR, or --scheduler)")
     reference = least_squares_reference(data, noise)
     # Dask data: the closed form fits them where they live; the others in one process, if at all.
-    local = one_process(names, data.X, data.y, sample, seed, dtype) if on_dask else (data.X, data.y, None)
+    local = gathered_for_one_process(names, data.X, data.y, sample, seed, dtype) if on_dask else (data.X, data.y, None)
     in_place = {name: fits_dask_in_place(name) for name in names}
 
     # Fit and time each implementation, then score it; an error in one is its row's status.
@@ -117,7 +125,7 @@ def compare(
         try:
             timing, diverged = fit_and_time(estimator, X_fit, y_fit, repeats, settings.max_seconds, monitor.tick)
             if record_paths and "record_steps" in estimator.get_params():
-                curves[name] = trace(estimator, X_fit, y_fit)
+                curves[name] = recorded_paths(estimator, X_fit, y_fit)
                 monitor.tick()
         except Exception as exc:  # noqa: BLE001 - one implementation's failure is reported in its row
             message = str(exc).splitlines()[0] if str(exc) else ""

@@ -132,7 +132,7 @@ class Settings:
         }
 
 
-def check_device(device: str, names) -> None:
+def check_device_available(device: str, names) -> None:
     """``device`` available here, checked only when one of ``names`` trains on a torch device."""
     torch_names = [name for name in names if trains_on_a_torch_device(name)]
     if not torch_names:

@@ -84,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
 def checked_args(argv):
     """The flags, with the checks that need no data: ``--data`` with ``--target``, and ``--output`` checked as
     compare.py checks it (a regular file we can replace, never an input)."""
-    from runner.checks import Settings, check_device, check_memory, check_truth
+    from runner.checks import Settings, check_device_available, check_memory, check_truth
 
     args = parser().parse_args(argv)
     if (args.data is None) != (args.target is None):
@@ -99,7 +99,7 @@ def checked_args(argv):
         device=args.device,
         dtype=args.dtype,
     )
-    check_device(args.device, [args.impl])
+    check_device_available(args.device, [args.impl])
     if not 0 < args.timeout < math.inf:
         raise UsageError(f"--timeout must be a number of seconds > 0; got {args.timeout!r}")
     world_size = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if args.nproc_per_node is None else args.nproc_per_node

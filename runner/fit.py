@@ -83,7 +83,7 @@ def fit_and_time(estimator, X, y, repeats: int, max_seconds: float = math.inf, t
     return timing, diverged
 
 
-def trace(estimator, X, y) -> dict:
+def recorded_paths(estimator, X, y) -> dict:
     """The parameters after every step (every epoch for sklearn-sgd) of a copy of ``estimator``, for plots."""
     from sklearn.base import clone
 

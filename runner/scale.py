@@ -24,7 +24,7 @@ def dask_arrays(X, y):
         raise UsageError(f"X and y: {str(exc).splitlines()[0]}") from None
 
 
-def one_process(names, X, y, sample: int | None, seed: int, dtype: str) -> tuple[np.ndarray | None, ...]:
+def gathered_for_one_process(names, X, y, sample: int | None, seed: int, dtype: str) -> tuple[np.ndarray | None, ...]:
     """(X, y, what) for the implementations that need the data in one process: all of it gathered if it
     fits in memory (``what`` None), a uniform sample of ``sample`` rows (``what`` says so), or
     (None, None, why not)."""
