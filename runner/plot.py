@@ -23,25 +23,38 @@ def pyplot():
 
 
 def plot_equivalences(study: dict):
+    """One column per pair, numbered as in the key below the figure: the two training losses on top (they
+    should overlap), the largest parameter difference at every step below, against the 1e-5 bar of "exact"
+    (float32 rounding); an exact zero is drawn on a marked floor, since a log axis has no zero."""
     plt = pyplot()
     pairs, drawn = study.records, study.plot
-    fig, axes = plt.subplots(2, len(pairs), figsize=(3.6 * len(pairs), 7), squeeze=False)
+    fig, axes = plt.subplots(2, len(pairs), figsize=(3.6 * len(pairs), 9.5), squeeze=False)
     floor = 1e-12
     for column, pair in enumerate(pairs):
         top, bottom = axes[0, column], axes[1, column]
         for losses, label, style in zip(drawn["losses"][column], drawn["labels"][column], ("-", "--")):
             top.plot(losses, style, label=label, linewidth=1.5)
-        top.set(yscale="log", title=f"{pair['kind']}: max diff {pair['max_param_diff']:.1e}", xlabel="recorded step")
-        top.title.set_fontsize(9)
-        top.legend(fontsize=6)
-        bottom.plot(np.maximum(drawn["difference"][column], floor), color="black")
-        bottom.axhline(EXACT_TOLERANCE, color="red", linestyle=":", label="1e-5")
-        bottom.set(yscale="log", ylim=(floor / 2, None), xlabel="recorded step")
-        bottom.set_title("\n".join(_wrap(pair["name"], 48)), fontsize=7)
-        bottom.legend(fontsize=6)
-    axes[0, 0].set_ylabel("training MSE")
-    axes[1, 0].set_ylabel(f"max |parameter difference| (0 drawn at {floor:g})")
-    fig.tight_layout()
+        top.set(yscale="log", xlabel="recorded step")
+        top.set_title(f"pair {column + 1}: {pair['kind']}", fontsize=10)
+        top.legend(fontsize=6, title="the two runs", title_fontsize=6)
+        difference = np.asarray(drawn["difference"][column])
+        bottom.plot(np.maximum(difference, floor), color="black", label="max |θ₁ − θ₂|")
+        bottom.axhline(EXACT_TOLERANCE, color="red", linestyle=":", label="1e-5: the bar of 'exact'")
+        bottom.axhline(floor, color="grey", linestyle="-", linewidth=3, alpha=0.3, label="exactly 0 drawn here")
+        bottom.set(yscale="log", ylim=(floor / 10, max(1e-3, float(np.nanmax(difference, initial=0)) * 10)))
+        bottom.set_xlabel("recorded step\n" + "\n".join(_wrap(pair["why"], 52)), fontsize=7)
+        bottom.set_title(f"pair {column + 1}: largest difference {pair['max_param_diff'] or 0:.1e}", fontsize=9)
+        bottom.legend(fontsize=6, loc="upper right")
+    axes[0, 0].set_ylabel("training MSE of each run")
+    axes[1, 0].set_ylabel("max |parameter difference| at each step")
+    key = "\n".join(f"pair {number}: {pair['name']}" for number, pair in enumerate(pairs, 1))
+    fig.suptitle(
+        "The notebook's exercise, step by step: pairs of runs on the same data, initial parameters and batches. "
+        "Exact pairs stay under the red line at every step; approximate ones need not (the text under each says why).",
+        fontsize=11,
+    )
+    fig.text(0.01, 0.005, key, fontsize=8, va="bottom", family="monospace")
+    fig.tight_layout(rect=(0, 0.025 * len(pairs) + 0.02, 1, 0.96))
     return fig
 
 
