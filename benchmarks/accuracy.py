@@ -19,9 +19,19 @@ import numpy as np
 
 # The certified coefficients of NIST's "Filip" problem, a degree-10 polynomial on x in [-8.8, -3.1]; the x and
 # the noise here are drawn afresh (the original data are not shipped).
-FILIP_BETA = [-1467.48961422980, -2772.17959193342, -2316.37108160893, -1127.97394098372, -354.478233703349,
-              -75.1242017393757, -10.8753180355343, -1.06221498588947, -0.0670191154593408,
-              -0.00246781078275479, -4.02962525080404e-05]  # fmt: skip
+FILIP_BETA = [
+    -1467.48961422980,
+    -2772.17959193342,
+    -2316.37108160893,
+    -1127.97394098372,
+    -354.478233703349,
+    -75.1242017393757,
+    -10.8753180355343,
+    -1.06221498588947,
+    -0.0670191154593408,
+    -0.00246781078275479,
+    -4.02962525080404e-05,
+]
 
 
 # The bars, in correct digits against the exact answer: in memory and through --data, BAR where the centred,
@@ -108,8 +118,10 @@ def exact_lstsq(X, y) -> np.ndarray:
     rows = [[Fraction(1)] + [Fraction(value) for value in row] for row in X.tolist()]
     targets = [Fraction(value) for value in y.tolist()]
     k = len(rows[0])
-    system = [[sum(row[p] * row[q] for row in rows) for q in range(k)] + [sum(row[p] * t for row, t in zip(rows, targets))]
-              for p in range(k)]  # fmt: skip
+    # The augmented normal equations [AᵀA | Aᵀy] of A = [1, X], row p after row p.
+    system = [[sum(row[p] * row[q] for row in rows) for q in range(k)] for p in range(k)]
+    for p in range(k):
+        system[p].append(sum(row[p] * t for row, t in zip(rows, targets)))
     for column in range(k):  # Gauss-Jordan elimination, exact
         pivot = next(i for i in range(column, k) if system[i][column] != 0)
         system[column], system[pivot] = system[pivot], system[column]

@@ -12,8 +12,11 @@ import dataclasses
 import sys
 
 import numpy as np
+import scipy.linalg
 from sklearn.utils import InputTags
+from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
+from impls._moments import block_moments
 from impls._refinement import (
     EPS,
     Coordinates,
@@ -26,6 +29,7 @@ from impls._refinement import (
     refine,
     sum_parts,
 )
+from impls._solvers import Passes, Solution, column_scale, rank_deficient
 
 
 @dataclasses.dataclass(slots=True)
@@ -68,6 +72,17 @@ def as_arrays(X, y):
     return X, y.rechunk((X.chunks[0],)), names
 
 
+def validate_data(estimator, X, y):
+    """``as_arrays``, setting ``n_features_in_`` and ``feature_names_in_`` as scikit-learn's ``validate_data`` does."""
+    X, y, names = as_arrays(X, y)
+    estimator.n_features_in_ = X.shape[1]
+    if names is not None and all(isinstance(name, str) for name in names):
+        estimator.feature_names_in_ = np.asarray(names, dtype=object)
+    else:
+        vars(estimator).pop("feature_names_in_", None)
+    return X, y
+
+
 def column_header(X):
     """An empty pandas DataFrame with a dask DataFrame's columns (scikit-learn checks names on pandas), or X."""
     if not hasattr(X, "columns"):
@@ -90,8 +105,6 @@ def first_block(X, y):
 
 
 def _block_moments(X_block, y_block, x_shift, y_shift):
-    from impls.numpy_closed_form import block_moments
-
     return block_moments(X_block, y_block[:, 0], x_shift, y_shift)[None]
 
 
@@ -100,8 +113,10 @@ def moments(X, y, x_shift, y_shift: float) -> np.ndarray:
     import dask.array as da
 
     size = X.shape[1] + 2
-    per_chunk = da.map_blocks(_block_moments, X, y[:, None], x_shift, y_shift, new_axis=[2], dtype=np.float64,
-                              chunks=((1,) * X.numblocks[0], (size,), (size,)))  # fmt: skip
+    chunks = ((1,) * X.numblocks[0], (size,), (size,))
+    per_chunk = da.map_blocks(
+        _block_moments, X, y[:, None], x_shift, y_shift, new_axis=[2], dtype=np.float64, chunks=chunks
+    )
     return per_chunk.sum(axis=0).compute()
 
 
@@ -120,34 +135,46 @@ def _block_exact_sums(X_block, y_block, theta_high, theta_low):
     return np.concatenate([high, low, [rss]])[None, :]
 
 
-class Chunks:
-    """The passes over dask data after the moments, one task per chunk, as ``_RowBlocks`` makes them in memory:
-    ``exact(θ)`` in double-double, each chunk's part summed with the others exactly (the parts are of the
-    size of [1, X]ᵀr over a chunk, while their sum is nearly zero), and ``plain(w, offset)`` in float64."""
-
-    def __init__(self, X, y, system, extended: bool):
-        self.X, self.y, self.system, self.extended = X, y, system, extended
+class Chunks(Passes):
+    """Dask data, one task per chunk, as ``RowBlocks`` reads rows in memory: in ``exact``, each chunk's part of
+    [1, X]ᵀr is summed with the others exactly (the parts are of the size of [1, X]ᵀr over a chunk, while their
+    sum is nearly zero); ill-conditioned data get the in-memory rank test and a QR refined as in memory."""
 
     def exact(self, theta: Pair) -> tuple[Pair, float]:
-        """([1, X]ᵀr, Σr²) for r = y − b − Xw, θ = (b, w) in double-double."""
         import dask.array as da
 
         width = 2 * len(theta[0]) + 1
-        parts = da.map_blocks(_block_exact_sums, self.X, self.y[:, None], theta[0], theta[1], dtype=np.float64,
-                              chunks=((1,) * self.X.numblocks[0], (width,))).compute()  # fmt: skip
+        chunks = ((1,) * self.X.numblocks[0], (width,))
+        parts = da.map_blocks(
+            _block_exact_sums, self.X, self.y[:, None], theta[0], theta[1], dtype=np.float64, chunks=chunks
+        ).compute()
         half = len(theta[0])
         return sum_parts(parts[:, :half], parts[:, half : 2 * half]), float(parts[:, -1].sum())
 
     def plain(self, coef, offset: float) -> tuple[float, float, np.ndarray]:
-        """(Σr², Σr, (X − x_shift)ᵀr) over all chunks, r = (y − y_shift) − (X − x_shift)w − offset, in float64."""
         import dask.array as da
 
-        system = self.system
-        per_chunk = da.map_blocks(_block_residuals, self.X, self.y[:, None], np.asarray(coef, dtype=np.float64),
-                                  offset, system.x_shift, system.y_shift, dtype=np.float64,
-                                  chunks=((1,) * self.X.numblocks[0], (self.X.shape[1] + 2,)))  # fmt: skip
+        shifts = (self.system.x_shift, self.system.y_shift)
+        chunks = ((1,) * self.X.numblocks[0], (self.X.shape[1] + 2,))
+        coef = np.asarray(coef, dtype=np.float64)
+        per_chunk = da.map_blocks(
+            _block_residuals, self.X, self.y[:, None], coef, offset, *shifts, dtype=np.float64, chunks=chunks
+        )
         sums = per_chunk.sum(axis=0).compute()
         return sums[0], sums[1], sums[2:]
+
+    def least_squares(self) -> Solution:
+        """The in-memory rank test and, on truly rank-deficient data, its minimum-norm answer, from the R factor
+        of [1/√n, X̃/D, ỹ] (one more pass); full-rank data by a QR refined as in memory (``qr_refined``)."""
+        system = self.system
+        scale = column_scale(system.gram)
+        triangle = r_factor(self.X, self.y, system.x_mean, scale, system.y_mean)
+        n, d = int(system.n), system.d
+        diagonal = np.diag(scipy.linalg.qr(triangle[: d + 1, : d + 1], mode="r", pivoting=True)[0])
+        if rank_deficient(diagonal[: min(n, d + 1)], n, d):
+            return self.minimum_norm(triangle, scale, system.y_mean)
+        coef, intercept, factor, rss, refinements = qr_refined(self.X, self.y, system)
+        return Solution(coef, intercept, "qr", d, factor, rss, refinements)
 
 
 def _block_r(X_block, y_block, x_mean, scale, root_n, y_mean):
@@ -166,11 +193,24 @@ def r_factor(X, y, x_mean, scale, y_mean: float) -> np.ndarray:
     import dask.array as da
 
     size = X.shape[1] + 2
+    chunks = ((size,) * X.numblocks[0], (size,))
     stacked = da.map_blocks(
-        _block_r, X, y[:, None], x_mean, scale, np.sqrt(X.shape[0]), y_mean,
-        dtype=np.float64, chunks=((size,) * X.numblocks[0], (size,)),
-    )  # fmt: skip
+        _block_r, X, y[:, None], x_mean, scale, np.sqrt(X.shape[0]), y_mean, dtype=np.float64, chunks=chunks
+    )
     return np.linalg.qr(stacked.compute(), mode="r")
+
+
+def fitted_predict(estimator, X):
+    """A fitted linear estimator's X @ coef_ + intercept_ on a dask collection, lazily, after scikit-learn's checks."""
+    check_is_fitted(estimator)
+    # A dask DataFrame's columns checked by name as pandas ones are, through an empty pandas frame.
+    _check_feature_names(estimator, column_header(X), reset=False)
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return predict(X, estimator.coef_, estimator.intercept_)
 
 
 def _block_predict(X_block, coef, intercept):
@@ -196,8 +236,6 @@ def _block_q(X_block, x_mean, scale, root_n, factors):
 
 def _solve(R, b, transposed=False):
     """R⁻¹b (Rᵀ⁻¹b when ``transposed``) for an upper-triangular R."""
-    import scipy.linalg
-
     return scipy.linalg.solve_triangular(R, b, trans="T" if transposed else "N")
 
 
@@ -237,7 +275,6 @@ def qr_refined(X, y, system, passes: int = 2):
     the residual r, which the method keeps beside θ, is replayed chunk by chunk from the small vectors of
     each step, so nothing of length n is stored either. Returns (w, b, F, RSS, steps) with (X̃ᵀX̃)⁻¹ = FFᵀ.
     """
-    import scipy.linalg
     from dask.array import map_blocks
 
     n, d = int(system.n), system.d
@@ -246,12 +283,15 @@ def qr_refined(X, y, system, passes: int = 2):
     scale[scale == 0] = 1.0
     gram = np.eye(d + 1)
     gram[1:, 1:] = system.gram / np.outer(scale, scale)  # the constant column is orthogonal to the centred ones
-    factors = [scipy.linalg.cholesky(gram + 11 * ((n + 1) * (d + 1) + (d + 1) * (d + 2)) * EPS * np.trace(gram)
-                                     * np.eye(d + 1))]  # fmt: skip
-    per_chunk = {"new_axis": [2], "dtype": np.float64}
+    shift = 11 * ((n + 1) * (d + 1) + (d + 1) * (d + 2)) * EPS * np.trace(gram)
+    factors = [scipy.linalg.cholesky(gram + shift * np.eye(d + 1))]
+    geometry = (system.x_mean, scale, root_n)  # of B = [1/√n, (X − x̄)/D], which every chunk forms again
+    gram_chunks = ((1,) * X.numblocks[0], (d + 1,), (d + 2,))
     for _ in range(passes):
-        sums = map_blocks(_block_gram, X, y[:, None], system.x_mean, scale, root_n, factors,
-                          chunks=((1,) * X.numblocks[0], (d + 1,), (d + 2,)), **per_chunk).sum(axis=0).compute()  # fmt: skip
+        per_chunk = map_blocks(
+            _block_gram, X, y[:, None], *geometry, factors, new_axis=[2], dtype=np.float64, chunks=gram_chunks
+        )
+        sums = per_chunk.sum(axis=0).compute()
         factors.append(scipy.linalg.cholesky(sums[:, : d + 1]))
         start = _solve(factors[-1], sums[:, d + 1], transposed=True)  # Qᵀy for the new Q
 
@@ -264,9 +304,9 @@ def qr_refined(X, y, system, passes: int = 2):
     history = []
 
     def step(theta):  # one pass: the chunks' parts of [1, X]ᵀr and Qᵀf, summed, give (δr, δθ) as in memory
-        parts = map_blocks(_block_refinement, X, y[:, None], system.x_mean, scale, root_n, factors, start,
-                           list(history), theta[0], theta[1], dtype=np.float64,
-                           chunks=((1,) * X.numblocks[0], (3 * d + 4,))).compute()  # fmt: skip
+        arguments = (*geometry, factors, start, list(history), theta[0], theta[1])
+        chunks = ((1,) * X.numblocks[0], (3 * d + 4,))
+        parts = map_blocks(_block_refinement, X, y[:, None], *arguments, dtype=np.float64, chunks=chunks).compute()
         gradient = sum_parts(parts[:, : d + 1], parts[:, d + 1 : 2 * d + 2])
         qf, rss = parts[:, 2 * d + 2 : 3 * d + 3].sum(axis=0), float(parts[:, -1].sum())
         h = solve(-coordinates.gradient(gradient), transposed=True)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LinearRegression
 
 from impls import NumpyClosedFormRegressor
+from impls.numpy_closed_form import textbook_solution
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
@@ -42,6 +43,8 @@ def test_closed_form_on_three_points_worked_by_hand():
     # y = 2x + 1 through (0, 1), (1, 3), (2, 5): x̄ = 1, ȳ = 3, w = Σ(x-x̄)(y-ȳ) / Σ(x-x̄)² = 4/2 = 2, b = 3 - 2 = 1.
     est = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
     assert est.coef_[0] == pytest.approx(2.0, abs=1e-14) and est.intercept_ == pytest.approx(1.0, abs=1e-14)
+    coef, intercept = textbook_solution([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    assert coef[0] == pytest.approx(2.0, abs=1e-14) and intercept == pytest.approx(1.0, abs=1e-14)
     # Two identical columns share the slope equally (minimum norm): w = [1, 1].
     est = NumpyClosedFormRegressor().fit([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], [1.0, 3.0, 5.0])
     np.testing.assert_allclose(est.coef_, [1.0, 1.0], atol=1e-12)
@@ -63,6 +66,23 @@ def test_closed_form_from_blocks_and_memmap_equals_in_memory(rank_deficient, tmp
     mapped = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=X.shape)
     mapped[:] = X
     np.testing.assert_array_equal(NumpyClosedFormRegressor().fit(mapped, y).coef_, in_memory.coef_)
+
+
+@pytest.mark.parametrize("how", ["fit", "fit_blocks", "dask"])
+def test_on_easy_data_every_fit_is_the_textbook_solution(how):
+    """Well-conditioned data, in memory, from blocks and on dask: the same answer as the six-line method."""
+    X, y = _design(rank_deficient=False)
+    if how == "fit":
+        est = NumpyClosedFormRegressor().fit(X, y)
+    elif how == "fit_blocks":
+        est = NumpyClosedFormRegressor().fit_blocks((X[i : i + 37], y[i : i + 37]) for i in range(0, len(X), 37))
+    else:
+        da = pytest.importorskip("dask.array")
+        est = NumpyClosedFormRegressor().fit(da.from_array(X, chunks=(37, 5)), da.from_array(y, chunks=37))
+    coef, intercept = textbook_solution(X, y)
+    assert est.solver_ == "normal-equations"
+    np.testing.assert_allclose(est.coef_, coef, rtol=1e-12)
+    assert est.intercept_ == pytest.approx(intercept, rel=1e-12)
 
 
 def test_fit_blocks_with_no_block_says_so():
@@ -130,11 +150,11 @@ def test_no_degree_of_freedom_gives_nan_with_a_warning():
 
 def test_refinement_in_float64_for_large_data_agrees(monkeypatch):
     """Above EXTENDED_LIMIT the residuals of the refinement are float64: still lstsq's answer."""
-    import impls.numpy_closed_form as closed_form
+    from impls import _solvers
 
     X, y = _design(rank_deficient=False)
     extended = NumpyClosedFormRegressor().fit(X, y)
-    monkeypatch.setattr(closed_form, "EXTENDED_LIMIT", 0)
+    monkeypatch.setattr(_solvers, "EXTENDED_LIMIT", 0)
     plain = NumpyClosedFormRegressor().fit(X, y)
     np.testing.assert_allclose(plain.coef_, extended.coef_, rtol=1e-13)
     assert plain.sigma2_ == pytest.approx(extended.sigma2_, rel=1e-12)
@@ -216,13 +236,13 @@ def test_float32_data_get_the_exact_answer_of_their_values():
 
 
 def test_steps_of_refinement_are_reported(monkeypatch):
-    import impls.numpy_closed_form as closed_form
+    from impls import _solvers
 
     X, y = _design(rank_deficient=False)
     assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 2  # a correction, then one that changes nothing
     assert NumpyClosedFormRegressor().fit(*_design(rank_deficient=True)).n_refinements_ == 0  # minimum norm
     assert NumpyClosedFormRegressor().fit_blocks([(X, y)]).n_refinements_ == 0
-    monkeypatch.setattr(closed_form, "EXTENDED_LIMIT", 0)  # large data: none where cond ≤ REFINE_CONDITION ...
+    monkeypatch.setattr(_solvers, "EXTENDED_LIMIT", 0)  # large data: none where cond ≤ REFINE_CONDITION ...
     assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 0
-    monkeypatch.setattr(closed_form, "REFINE_CONDITION", 0.0)  # ... else one step in float64
+    monkeypatch.setattr(_solvers, "REFINE_CONDITION", 0.0)  # ... else one step in float64
     assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 1

@@ -76,8 +76,9 @@ def test_dask_data_keep_the_digits_of_the_exact_answer(client):
 @pytest.mark.slow
 def test_worker_processes_import_the_per_chunk_functions():
     X, y = _data(4000)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster):  # fmt: skip
+    loopback = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, **loopback)
+    with cluster, distributed.Client(cluster):
         fitted = NumpyClosedFormRegressor().fit(da.from_array(X, chunks=(1000, 5)), da.from_array(y, chunks=1000))
     np.testing.assert_allclose(fitted.coef_, NumpyClosedFormRegressor().fit(X, y).coef_, rtol=1e-12)
 

@@ -1,0 +1,225 @@
+"""The closed form's accurate solvers: the normal equations' answer refined against the data, a column-pivoted QR of
+B = [1/√n, X̃D⁻¹] refined by Björck's augmented system, and the minimum-norm answer by SVD where X̃ is rank-deficient.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from impls import _refinement
+from impls._moments import BLOCK_ROWS
+
+EPS = _refinement.EPS
+# Large well-conditioned data skip the residual pass: below this condition number the normal equations
+# are already accurate to about eps·cond, and where Σ(y − ȳ)² is not much above the RSS (eps·TSS ≤ 1e-12·RSS,
+# so that R² < 1 − 2e-4) the RSS from the sufficient statistics loses at most 1e-12 of itself to cancellation.
+REFINE_CONDITION = 10.0
+# Up to this many numbers in X, the normal equations' answer is refined until it converges, with residuals
+# in double-double (about 25 float64 operations per number and step, in cache-sized blocks); beyond, by at
+# most one step in float64, one pass at the speed of a matrix-vector product. (A QR, which copies X and
+# costs O(nd²), is always refined in double-double.)
+EXTENDED_LIMIT = 2**22
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What a solver found: (b, w), how, the rank, F with (X̃ᵀX̃)⁻¹ = FFᵀ (a pseudo-inverse when
+    rank-deficient: every variance is then a sum of squares, never negative by cancellation), the RSS, and
+    the steps of refinement."""
+
+    coef: np.ndarray
+    intercept: float
+    solver: str
+    rank: int
+    factor: np.ndarray
+    rss: float
+    refinements: int = 0
+
+
+class ReadOnce:
+    """Blocks that cannot be read again (``fit_blocks``): no refinement, no QR, the RSS from the sufficient
+    statistics; on an ill-conditioned X̃ the minimum-norm answer through the eigendecomposition of X̃ᵀX̃."""
+
+    def __init__(self, system):
+        self.system = system
+
+    def refine(self, coef, intercept: float) -> Solution:
+        system = self.system
+        return Solution(
+            coef, intercept, "normal-equations", system.d, system.inverse_factor(), sufficient_rss(system, coef)
+        )
+
+    def least_squares(self) -> Solution:
+        warnings.warn(
+            "X is ill-conditioned or rank-deficient; from blocks, the minimum-norm solution comes from "
+            "the normal equations, accurate to about eps·cond(X)². Fit in memory for the QR solver.",
+            stacklevel=5,  # the caller of fit_blocks: least_squares ← _solve ← fit_blocks ← fit_atomically ← it
+        )
+        system = self.system
+        eigenvalues, eigenvectors = np.linalg.eigh(system.gram)
+        keep = eigenvalues > eigenvalues[-1] * system.d * EPS
+        factor = eigenvectors[:, keep] / np.sqrt(eigenvalues[keep])
+        coef = factor @ (factor.T @ system.xty)
+        return Solution(coef, system.intercept(coef), "eigh", int(keep.sum()), factor, sufficient_rss(system, coef))
+
+
+class Passes:
+    """The passes over data that can be read again, after the moments: the refinement of the normal equations'
+    answer, and the RSS. Subclasses read the data: ``exact(θ)`` gives ([1, X]ᵀr, Σr²) for r = y − b − Xw in
+    double-double, θ = (b, w); ``plain(w, offset)`` gives (Σr², Σr, (X − x_shift)ᵀr) in float64 for the
+    residual in the shifted frame; ``least_squares()`` solves ill-conditioned data by a QR."""
+
+    def __init__(self, X, y, system):
+        self.X, self.y, self.system = X, y, system
+
+    @property
+    def extended(self) -> bool:
+        """Whether the data are small enough for the residuals in double-double (``EXTENDED_LIMIT``)."""
+        return self.X.size <= EXTENDED_LIMIT
+
+    def refine(self, coef, intercept: float) -> Solution:
+        """The normal equations' (b, w) refined: until it converges in double-double, else by one float64
+        step where that can change a digit that matters, each correction solved by the same Cholesky factor."""
+        system = self.system
+        rss, refinements = sufficient_rss(system, coef), 0
+        if self.extended:
+            coordinates = _refinement.Coordinates(system.x_mean, column_scale(system.gram), int(system.n))
+
+            def step(theta):  # the normal equations with [1, X]ᵀr on the right, through the centred X̃ᵀX̃
+                gradient, rss = self.exact(theta)
+                total, centred = coordinates.centred_gradient(gradient)
+                return coordinates.from_centred(total / system.n, system.solve(centred)), rss
+
+            theta, refinements, rss = _refinement.refine(step, np.append(intercept, coef), coordinates)
+            coef, intercept = theta[0][1:], theta[0][0]
+        elif system.condition() > REFINE_CONDITION or EPS * system.tss > 1e-12 * rss:
+            # One step: the correction solves the same system with X̃ᵀr = (X − x_shift)ᵀr − x_rest·Σr on the right.
+            offset = system.y_rest - system.x_rest @ coef  # the intercept in the shifted frame
+            rss, sum_r, xtr = self.plain(coef, offset)
+            delta_w = system.solve(xtr - system.x_rest * sum_r)
+            # w + δw is kept in extended precision until b is formed: x̄ᵀ(w − round(w)) can be large.
+            coef = coef.astype(np.longdouble) + delta_w
+            offset, refinements = offset + (sum_r / system.n - system.x_rest @ delta_w), 1
+            coef, intercept = np.asarray(coef, dtype=np.float64), system.intercept(coef, offset)
+        return Solution(coef, intercept, "normal-equations", system.d, system.inverse_factor(), rss, refinements)
+
+    def rss(self, coef, intercept: float) -> float:
+        """Σ(y − b − Xw)² over the data, in double-double where the data are small enough."""
+        if self.extended:
+            return self.exact((np.append(intercept, coef), np.zeros(len(coef) + 1)))[1]
+        system = self.system
+        return self.plain(coef, intercept - system.y_shift + system.x_shift @ coef)[0]
+
+    def minimum_norm(self, triangle: np.ndarray, scale: np.ndarray, y_mean: float) -> Solution:
+        """The minimum-norm coef_ from the triangular factor of [1/√n, X̃/D, ỹ], by an SVD of its X̃/D block.
+
+        Behind the constant column, that block is the factor of X̃/D made exactly orthogonal to the constant,
+        and its last column holds the coordinates of ỹ: X̃/D = Q·T and Qᵀỹ = t, so with T = UΣVᵀ the minimum-norm
+        solution of X̃/D·v ≈ ỹ is V Σ⁺ Uᵀt. Singular values below eps·max(n, d) times the largest count as zero.
+        """
+        n, d, x_mean = int(self.system.n), len(scale), self.system.x_mean
+        U, singular, Vt = np.linalg.svd(triangle[1 : d + 1, 1 : d + 1])
+        keep = singular > EPS * max(n, d) * singular[0]
+        coef = (Vt[keep].T @ ((U[:, keep].T @ triangle[1 : d + 1, d + 1]) / singular[keep])) / scale
+        # That is the minimum norm of D·w; the minimum norm of w removes w's part in the null space of X̃.
+        null = Vt[~keep].T / scale[:, None]
+        if null.size:
+            coef = coef - null @ np.linalg.lstsq(null, coef, rcond=None)[0]
+        factor = (Vt[keep].T / singular[keep]) / scale[:, None]  # the pseudo-inverse of X̃ᵀX̃ is FFᵀ
+        intercept = float(y_mean - x_mean @ coef)
+        return Solution(coef, intercept, "svd", int(keep.sum()), factor, self.rss(coef, intercept))
+
+
+class RowBlocks(Passes):
+    """An in-memory X (a memmap included), read one row block at a time."""
+
+    def exact(self, theta: _refinement.Pair) -> tuple[_refinement.Pair, float]:
+        return _refinement.residual_sums(self.X, self.y, theta)[1:]
+
+    def plain(self, coef, offset: float) -> tuple[float, float, np.ndarray]:
+        X, y, system = self.X, self.y, self.system
+        shifted = system.x_shift.any()
+        rss, sum_r, xtr = 0.0, 0.0, np.zeros(X.shape[1])
+        for start in range(0, len(X), BLOCK_ROWS):
+            x = X[start : start + BLOCK_ROWS]
+            x = x - system.x_shift if shifted else x
+            y_block = np.asarray(y[start : start + BLOCK_ROWS], dtype=np.float64)  # float32 y: cast first
+            residual = (y_block - system.y_shift) - x @ coef - offset
+            rss += residual @ residual
+            sum_r += residual.sum()
+            xtr += x.T @ residual
+        return rss, sum_r, xtr
+
+    def least_squares(self) -> Solution:
+        """Least squares by a column-pivoted QR of B = [1/√n, X̃ D⁻¹] (X̃ centred, D its column norms), refined
+        until it converges against the residuals of the original data in double-double.
+
+        The refinement solves the augmented system [[I, B], [Bᵀ, 0]] [r; φ] = [y; 0] for the residual and the
+        parameters together (Björck's method), which converges where κ(B)·eps < 1, whatever the residual, and
+        so recovers the digits lost in forming B. Truly rank-deficient data get the minimum-norm answer by SVD.
+        """
+        X, y, system = self.X, self.y, self.system
+        n, d = X.shape
+        centred = X - system.x_mean
+        norms = np.linalg.norm(centred, axis=0)
+        norms[norms == 0] = 1.0
+        B = np.column_stack([np.full(n, 1 / np.sqrt(n)), centred / norms])
+        del centred
+        Q, R, pivots = scipy.linalg.qr(B, mode="economic", pivoting=True)
+        if rank_deficient(np.diag(R), n, d):
+            y_mean = float(np.mean(y, dtype=np.float64))
+            triangle = np.linalg.qr(np.column_stack([B, y - y_mean]), mode="r")
+            # Fewer examples than columns: the factor has fewer rows than columns, padded with zero rows.
+            triangle = np.vstack([triangle, np.zeros((d + 2 - len(triangle), d + 2))])
+            return self.minimum_norm(triangle, norms, y_mean)
+
+        def correction(f, g):  # (δr, δφ) with δr + B δφ = f and Bᵀ δr = g, through B = QR
+            h = scipy.linalg.solve_triangular(R, g[pivots], trans="T")
+            qf = Q.T @ f
+            delta_phi = np.empty(d + 1)
+            delta_phi[pivots] = scipy.linalg.solve_triangular(R, qf - h)
+            return Q @ h + (f - Q @ qf), delta_phi
+
+        coordinates = _refinement.Coordinates(system.x_mean, norms, n)
+        first_residual, phi = correction(np.asarray(y, dtype=np.float64), np.zeros(d + 1))
+        residual, delta_r = (first_residual, np.zeros(n)), np.zeros(n)
+
+        def step(theta):  # f = y − b − Xw − r and g = −Bᵀr in double-double, r kept in double-double beside θ
+            nonlocal residual, delta_r
+            # The last step's δr, applied now that its δθ was (refine drops a correction that stopped shrinking).
+            residual = _refinement.add(residual, delta_r)
+            f, gradient, rss = _refinement.residual_sums(X, y, theta, residual)
+            delta_r, delta_phi = correction(f, -coordinates.gradient(gradient))
+            return coordinates.parameters(delta_phi), rss
+
+        theta, refinements, rss = _refinement.refine(step, coordinates.parameters(phi), coordinates)
+        # (BᵀB)⁻¹ = P R⁻¹ R⁻ᵀ Pᵀ, and BᵀB = diag(1, D⁻¹X̃ᵀX̃D⁻¹) (the constant column is orthogonal to the
+        # centred ones), so (X̃ᵀX̃)⁻¹ = FFᵀ with F the rows of P R⁻¹ for X, divided by D.
+        r_inverse = scipy.linalg.solve_triangular(R, np.eye(d + 1))
+        factor = np.empty_like(r_inverse)
+        factor[pivots] = r_inverse
+        return Solution(theta[0][1:], theta[0][0], "qr", d, factor[1:] / norms[:, None], rss, refinements)
+
+
+def sufficient_rss(system, coef) -> float:
+    """Σ(y − ȳ − x̃ᵀw)² = Σỹ² − 2wᵀX̃ᵀỹ + wᵀX̃ᵀX̃w, from the moments alone: it loses about eps·Σỹ²/RSS of itself to
+    cancellation, nothing where the fit is poor (``REFINE_CONDITION``), many digits where R² is close to 1."""
+    return float(system.tss - 2 * coef @ system.xty + coef @ system.gram @ coef)
+
+
+def column_scale(gram: np.ndarray) -> np.ndarray:
+    """D: the norms of X̃'s columns, 1 for a constant column (which stays a column of zeros)."""
+    scale = np.sqrt(np.maximum(np.diag(gram), 0.0))
+    scale[scale == 0] = 1.0
+    return scale
+
+
+def rank_deficient(diagonal: np.ndarray, n: int, d: int) -> bool:
+    """The rank test on the diagonal of a column-pivoted QR of B = [1/√n, X̃/D] (n × (d + 1)): truly
+    rank-deficient when its last entry is at most eps·max(n, d) times the first, or B has fewer rows than columns."""
+    diagonal = np.abs(diagonal)
+    return len(diagonal) < d + 1 or diagonal[-1] <= EPS * max(n, d) * diagonal[0]
