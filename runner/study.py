@@ -15,7 +15,7 @@ import numpy as np
 
 from impls import NAMES, NOTEBOOK_B, NOTEBOOK_W, DivergenceWarning, implementation, synthetic_data
 from impls._dask import is_dask
-from impls.numpy_closed_form import BLOCK_ROWS, block_moments
+from impls._moments import BLOCK_ROWS, block_moments
 from runner.fit import build
 from runner.render import cell, render
 
