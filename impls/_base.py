@@ -58,6 +58,25 @@ def fit_atomically(fit):
     return wrapper
 
 
+def fit_context(**data_rules):
+    """Decorate ``fit(self, X, y)`` as scikit-learn's ``_fit_context`` does: the hyperparameters and (X, y)
+    are checked before the body runs (X and y by ``validate_training_data`` with ``data_rules``, such as
+    ``dtype``), the body gets the checked arrays, and the whole fit is all or nothing (``fit_atomically``).
+    """
+
+    def decorate(fit):
+        @functools.wraps(fit)
+        @fit_atomically
+        def wrapper(self, X, y):
+            validate_hyperparameters(self)
+            X, y = validate_training_data(self, X, y, **data_rules)
+            return fit(self, X, y)
+
+        return wrapper
+
+    return decorate
+
+
 def validate_training_data(estimator, X, y, **kwargs):
     """scikit-learn's ``validate_data`` for (X, y), with a y of strings converted to numbers as
     ``LinearRegression`` does: "1.5" is 1.5, and "abc" a ValueError (could not convert string to float)."""
@@ -120,34 +139,56 @@ class TrainingLog:
     """The bookkeeping of an iterative fit, kept apart from its training step.
 
     ``parameters()`` returns the current (w, b) as one flat tensor or array. Each epoch runs inside
-    ``with log.epoch(training_mse):``, which then records the training MSE; ``log.stopped`` says
-    whether training must end. The rule of divergence: training has diverged when the loss is not
-    finite, when the arithmetic overflows (``is_overflow``), or when the loss grows past
-    DIVERGENCE_FACTOR times its starting value (then training stops at once and the parameters of
-    the last good epoch are kept), or when after the last epoch the loss is above where it started.
-    Each case gives one DivergenceWarning. ``step()`` records the parameters after a step when
-    ``record_steps`` is set. ``fitted(estimator)`` sets ``coef_``, ``intercept_``, ``loss_curve_``,
-    ``diverged_``, ``n_iter_``, ``n_steps_`` and, when recording, ``coef_path_`` and ``intercept_path_``,
-    all at once at the end of the fit.
+    ``with log.epoch():``, which then records the training MSE (of ``training_mse()``, given here or to
+    ``epoch``); ``log.stopped`` says whether training must end. ``step()`` counts a step and, when
+    ``record_steps`` is set, records the parameters after it. The rule of divergence: training has
+    diverged when the loss is not finite, when the arithmetic overflows (``is_overflow``), or when the
+    loss grows past DIVERGENCE_FACTOR times its starting value (then training stops at once and the
+    parameters of the last good epoch are kept), or when after the last epoch the loss is above where it
+    started. Each case gives one DivergenceWarning. ``fitted(estimator)`` sets ``coef_``, ``intercept_``,
+    ``loss_curve_``, ``diverged_``, ``n_iter_``, ``n_steps_`` and, when recording, ``coef_path_`` and
+    ``intercept_path_``, all at once at the end of the fit. ``n_steps_`` is the steps counted, or
+    ``n_iter_ * steps_per_epoch`` when that is given (steps taken inside a library's compiled loop).
+    ``TrainingLog.of_torch_model`` makes the log of a torch model.
     """
 
-    def __init__(self, estimator, parameters, initial_loss: float, record_steps: bool, steps_per_epoch: int):
+    def __init__(
+        self, estimator, parameters, initial_loss: float, record_steps: bool, steps_per_epoch=None, training_mse=None
+    ):
         self.estimator, self.parameters, self.initial_loss = estimator, parameters, initial_loss
-        self.steps_per_epoch = steps_per_epoch
+        self.steps_per_epoch, self.training_mse = steps_per_epoch, training_mse
         self.kept = parameters()
         self.path = [self.kept] if record_steps else None
-        self.loss_curve, self.stopped = [], False
+        self.loss_curve, self.steps, self.stopped = [], 0, False
+
+    @classmethod
+    def of_torch_model(cls, estimator, model, parameters, features, labels) -> TrainingLog:
+        """The log of a torch fit: ``parameters`` are the tensors (w, b); the training MSE is that of
+        ``model(features)`` against ``labels``, without the ½ and outside autograd."""
+        import torch
+
+        parameters = list(parameters)
+
+        def flat_parameters():
+            return torch.cat([parameter.detach().reshape(-1) for parameter in parameters])
+
+        def training_mse():
+            with torch.no_grad():
+                return torch.nn.functional.mse_loss(model(features), labels).item()
+
+        return cls(estimator, flat_parameters, training_mse(), estimator.record_steps, training_mse=training_mse)
 
     def step(self) -> None:
+        self.steps += 1
         if self.path is not None:
             self.path.append(self.parameters())
 
     @contextlib.contextmanager
-    def epoch(self, training_mse):
+    def epoch(self, training_mse=None):
         """Run one epoch's steps in the block; then record its training MSE (inf when it overflowed)."""
         try:
             yield
-            loss = training_mse()
+            loss = (training_mse or self.training_mse)()
         except Exception as error:  # noqa: BLE001 - only an overflow is a divergence; anything else is raised
             if not is_overflow(error):
                 raise
@@ -155,8 +196,10 @@ class TrainingLog:
         self.loss_curve.append(loss)
         if has_diverged(loss, self.initial_loss):
             self.stopped = True
-            self._warn(f"after epoch {len(self.loss_curve)}: the training MSE reached {loss:.3g}. Training "
-                       "stopped; coef_ and intercept_ hold the parameters of the last epoch before that")  # fmt: skip
+            self._warn(
+                f"after epoch {len(self.loss_curve)}: the training MSE reached {loss:.3g}. Training stopped; "
+                "coef_ and intercept_ hold the parameters of the last epoch before that"
+            )
         else:
             self.kept = self.parameters()
 
@@ -164,20 +207,22 @@ class TrainingLog:
         final = self.loss_curve[-1] if self.loss_curve else self.initial_loss
         if not self.stopped and self.initial_loss > 0 and final > self.initial_loss:
             self.stopped = True
-            self._warn(f"after epoch {len(self.loss_curve)}: the training MSE ended at {final:.3g}, above the "
-                       f"{self.initial_loss:.3g} it started from")  # fmt: skip
+            self._warn(
+                f"after epoch {len(self.loss_curve)}: the training MSE ended at {final:.3g}, above the "
+                f"{self.initial_loss:.3g} it started from"
+            )
         kept = _as_numpy(self.kept)
         estimator.coef_, estimator.intercept_ = kept[:-1], float(kept[-1])
         estimator.loss_curve_, estimator.diverged_ = self.loss_curve, self.stopped
         estimator.n_iter_ = len(self.loss_curve)
-        estimator.n_steps_ = estimator.n_iter_ * self.steps_per_epoch
+        estimator.n_steps_ = self.steps if self.steps_per_epoch is None else estimator.n_iter_ * self.steps_per_epoch
         if self.path is not None:
             path = np.array([_as_numpy(point) for point in self.path])
             estimator.coef_path_, estimator.intercept_path_ = path[:, :-1], path[:, -1]
 
     def _warn(self, what: str) -> None:
-        warnings.warn(f"{type(self.estimator).__name__} diverged {what} (lower lr to fix it).", DivergenceWarning,
-                      stacklevel=_user_stacklevel())  # fmt: skip
+        name = type(self.estimator).__name__
+        warnings.warn(f"{name} diverged {what} (lower lr to fix it).", DivergenceWarning, stacklevel=_user_stacklevel())
 
 
 def _user_stacklevel() -> int:

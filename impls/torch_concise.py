@@ -25,12 +25,10 @@ from impls._base import (
     LinearPredictorMixin,
     TrainingLog,
     check_device,
-    fit_atomically,
-    validate_hyperparameters,
-    validate_training_data,
+    fit_context,
 )
-from impls._distributed import shard, shared_generator, world
-from impls.data import minibatches, torch_generator
+from impls._distributed import ddp_batch_loss
+from impls.data import Minibatches, torch_generator
 
 
 class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
@@ -138,64 +136,40 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.record_steps = record_steps
         self.distributed = distributed
 
-    @fit_atomically
+    @fit_context(dtype=[np.float64, np.float32])
     def fit(self, X, y):
-        validate_hyperparameters(self)
-        X, y = validate_training_data(self, X, y, dtype=[np.float64, np.float32])
-        device = check_device(self, self.device)
-        dtype = getattr(torch, self.dtype)
-        rank, world_size = world(self)
-        generator = shared_generator(torch_generator(self.random_state), world_size)
+        device, dtype = check_device(self, self.device), getattr(torch, self.dtype)
+        generator = torch_generator(self.random_state)  # one local generator: the initial weights, then the batches
 
-        # The data set, moved to the device once.
+        # The data set, moved to the device once, and read in shuffled minibatches: by the notebook's
+        # DataLoader, or by default the same batches cut from the tensors in memory.
         features = torch.as_tensor(X, dtype=dtype).to(device)
         labels = torch.as_tensor(y, dtype=dtype).reshape(-1, 1).to(device)
         if self.use_dataloader:
-            data_iter = data.DataLoader(
-                data.TensorDataset(features, labels), int(self.batch_size), shuffle=True, generator=generator
-            )
+            dataset = data.TensorDataset(features, labels)
+            data_iter = data.DataLoader(dataset, int(self.batch_size), shuffle=True, generator=generator)
+        else:
+            data_iter = Minibatches(features, labels, self.batch_size, generator)
 
-        # The model: one fully connected layer. nn.Linear draws default weights from the global RNG;
-        # fork_rng puts its state back, so fitting leaves the caller's torch.manual_seed stream untouched.
-        # (nn.utils.skip_init would avoid the draw but costs 0.6 s of imports on first use.)
-        # The notebook's N(0, 0.01²) weights and zero bias then come from our own generator.
+        # The model: one fully connected layer, with N(0, init_std²) weights and a zero bias drawn from our
+        # generator (nn.Linear's own initialisation draws from torch's global one: fork_rng puts it back).
         with torch.random.fork_rng(devices=[]):
             net = nn.Sequential(nn.Linear(X.shape[1], 1, dtype=dtype))
         nn.init.normal_(net[0].weight, mean=0.0, std=self.init_std, generator=generator)
         nn.init.zeros_(net[0].bias)
         net.to(device)
 
+        # The loss of a minibatch, the notebook's; data-parallel, this rank's share of it (impls/_distributed.py).
         loss = nn.MSELoss(reduction=self.reduction)
-        if world_size > 1:
-            # DDP averages the W ranks' gradients. Each rank's loss is its shard's squared errors summed and
-            # weighted by W / |B| (mean) or W (sum): the average is then the gradient of the whole batch's
-            # loss, however long the shards are.
-            ddp = nn.parallel.DistributedDataParallel(net)
-            shard_loss = nn.MSELoss(reduction="sum")
-
-        # foreach=False: the plain per-tensor update, the fastest for two small tensors; left at None,
-        # SGD would spend part of every step deciding between its update kernels.
-        trainer = torch.optim.SGD(net.parameters(), lr=float(self.lr), foreach=False)
-
-        def parameters():
-            return torch.cat([net[0].weight.detach().reshape(-1), net[0].bias.detach()])
-
-        def training_mse():
-            with torch.no_grad():
-                return nn.functional.mse_loss(net(features), labels).item()
+        batch_loss = ddp_batch_loss(self, net, generator) if self.distributed else lambda X, y: loss(net(X), y)
+        trainer = torch.optim.SGD(net.parameters(), lr=float(self.lr), foreach=False)  # foreach: docs/performance.md
 
         # Train: one optimiser step per minibatch; after each epoch, the log records the training MSE.
-        log = TrainingLog(self, parameters, training_mse(), self.record_steps, -(-len(X) // int(self.batch_size)))
+        log = TrainingLog.of_torch_model(self, net, net.parameters(), features, labels)
         for _ in range(self.num_epochs):
-            batches = data_iter if self.use_dataloader else minibatches(features, labels, self.batch_size, generator)
-            with log.epoch(training_mse):
-                for X_batch, y_batch in batches:
-                    if world_size == 1:
-                        l = loss(net(X_batch), y_batch)
-                    else:  # this rank's shard of the batch, weighted as above
-                        X_shard, y_shard = shard(X_batch, rank, world_size), shard(y_batch, rank, world_size)
-                        weight = world_size / (len(X_batch) if self.reduction == "mean" else 1)
-                        l = shard_loss(ddp(X_shard), y_shard) * weight
+            with log.epoch():
+                for X_batch, y_batch in data_iter:
+                    l = batch_loss(X_batch, y_batch)
                     trainer.zero_grad()
                     l.backward()
                     trainer.step()

@@ -1,8 +1,8 @@
 """The textbook's from-scratch way: tensors with ``requires_grad``, autograd, and a hand-written minibatch SGD.
 
 Each step: (w, b) ← (w, b) − lr / |B| · ∇ Σ_{i∈B} ½ (x_iᵀw + b − y_i)², with |B| the length of the batch drawn.
-Data-parallel (``distributed=True``), each of W ranks sums the loss over its shard of B, and ``sgd`` adds
-the W gradients up with ``all_reduce`` before the same step: the sum over the shards is the sum over B.
+Data-parallel (``distributed=True``), each of W ranks sums the loss over its shard of B and ``backward()``
+sums the W gradients with ``all_reduce`` before the same step: the sum over the shards is the sum over B.
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from impls._base import (
     LinearPredictorMixin,
     TrainingLog,
     check_device,
-    fit_atomically,
-    validate_hyperparameters,
-    validate_training_data,
+    fit_context,
 )
-from impls._distributed import shard, shared_generator, world
+from impls._distributed import all_reduce_batch_loss
 from impls.data import minibatches, torch_generator
 
 
@@ -40,19 +38,11 @@ def squared_loss(y_hat, y):
     return (y_hat - y) ** 2 / 2
 
 
-def sgd(params, lr, batch_len, all_reduce=False):
-    """Minibatch stochastic gradient descent on a summed loss."""
-    # The update must not itself be recorded by autograd, hence no_grad.
-    with torch.no_grad():
+def sgd(params, lr, batch_size):
+    """Minibatch stochastic gradient descent on a loss summed over the batch: param ← param − lr/|B| · grad."""
+    with torch.no_grad():  # the update must not itself be recorded by autograd
         for param in params:
-            if all_reduce:
-                # Data-parallel: this rank's gradient is of the loss summed over its shard only. Summed over
-                # all ranks (in place, the same result on each), it is the gradient of the loss summed over
-                # the whole global batch, so every rank takes the one step below, with |B| the global length.
-                torch.distributed.all_reduce(param.grad)
-            # param ← param − (lr / |B|)·grad, as one in-place op rather than three (a fifth of the step's
-            # time at batch 10). |B| is the length of the batch actually drawn: the last one can be shorter.
-            param.sub_(param.grad, alpha=lr / batch_len)
+            param.sub_(param.grad, alpha=lr / batch_size)  # batch_size: the length of the batch actually drawn
             param.grad.zero_()
 
 
@@ -82,8 +72,8 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
     distributed : bool, default=False
         Train data-parallel across the ranks of torch.distributed's default process group (see
         ``python -m runner.distributed``): every rank calls ``fit`` with the same data, takes its shard of
-        every minibatch of ``batch_size`` and sums the gradients with ``all_reduce``; the steps are those of
-        one process with the same ``batch_size``, and every rank ends with the same fitted estimator.
+        every minibatch of ``batch_size``, and ``backward()`` sums the gradients with ``all_reduce``; the steps
+        are those of one process with the same ``batch_size``, and every rank ends with the same fitted estimator.
 
     Attributes
     ----------
@@ -150,14 +140,10 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.record_steps = record_steps
         self.distributed = distributed
 
-    @fit_atomically
+    @fit_context(dtype=[np.float64, np.float32])
     def fit(self, X, y):
-        validate_hyperparameters(self)
-        X, y = validate_training_data(self, X, y, dtype=[np.float64, np.float32])
-        device = check_device(self, self.device)
-        dtype = getattr(torch, self.dtype)
-        rank, world_size = world(self)
-        generator = shared_generator(torch_generator(self.random_state), world_size)
+        device, dtype = check_device(self, self.device), getattr(torch, self.dtype)
+        generator = torch_generator(self.random_state)  # one local generator: the initial w, then the batches
 
         # The data set, moved to the device once.
         features = torch.as_tensor(X, dtype=dtype).to(device)
@@ -169,22 +155,22 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         w.requires_grad_(True)
         b.requires_grad_(True)
 
-        def parameters():
-            return torch.cat([w.detach().reshape(-1), b.detach()])
+        # The loss of a minibatch, the book's; data-parallel, that of this rank's shard, whose gradients
+        # backward() sums over the ranks (impls/_distributed.py).
+        def batch_loss(X, y):
+            return squared_loss(linreg(X, w, b), y)
 
-        def training_mse():
-            with torch.no_grad():
-                return (2 * squared_loss(linreg(features, w, b), labels).mean()).item()
+        if self.distributed:
+            batch_loss = all_reduce_batch_loss(self, batch_loss, [w, b], generator)
 
         # Train: one hand-written SGD step per minibatch; after each epoch, the log records the training MSE.
-        log = TrainingLog(self, parameters, training_mse(), self.record_steps, -(-len(X) // int(self.batch_size)))
+        log = TrainingLog.of_torch_model(self, lambda X: linreg(X, w, b), [w, b], features, labels)
         for _ in range(self.num_epochs):
-            with log.epoch(training_mse):
+            with log.epoch():
                 for X_batch, y_batch in minibatches(features, labels, self.batch_size, generator):
-                    X_shard, y_shard = shard(X_batch, rank, world_size), shard(y_batch, rank, world_size)
-                    l = squared_loss(linreg(X_shard, w, b), y_shard)  # the whole batch when world_size is 1
+                    l = batch_loss(X_batch, y_batch)
                     l.sum().backward()
-                    sgd([w, b], float(self.lr), len(X_batch), all_reduce=world_size > 1)
+                    sgd([w, b], float(self.lr), len(X_batch))
                     log.step()
             if log.stopped:
                 break

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch.distributed
 import torch.multiprocessing
-from conftest import ROOT, run_cli
+from conftest import NOTEBOOK_B, NOTEBOOK_W, ROOT, run_cli
 
 import runner.distributed
 from impls import TorchConciseRegressor, TorchScratchRegressor, synthetic_data
@@ -45,13 +45,43 @@ def test_an_empty_shard_and_the_sum_loss_keep_the_steps_of_one_process():
     # 1001 examples, batches of 10: the last batch has 1 example, so rank 1's shard of it is empty.
     X, y = synthetic_data([2.0, -3.4], 4.2, 1001, random_state=3)
     settings = {"lr": 0.003, "batch_size": 10, "num_epochs": 2, "random_state": 3}
-    fit = spawn(["--impl", "torch-concise", "--reduction", "sum", "--num-examples", "1001", "--seed", "3",
-                 "--lr", "0.003", "--num-epochs", "2", "--record-steps"])  # fmt: skip
+    argv = "--impl torch-concise --reduction sum --num-examples 1001 --seed 3 --lr 0.003 --num-epochs 2 --record-steps"
+    fit = spawn(argv.split())
     one = TorchConciseRegressor(reduction="sum", record_steps=True, **settings).fit(X, y)
     assert fit["world_size"] == 2 and fit["backend"] == "gloo" and fit["n_steps"] == one.n_steps_ == 2 * 101
     np.testing.assert_allclose(fit["coef_path"], one.coef_path_, rtol=0, atol=EXACT)
     np.testing.assert_allclose(fit["intercept_path"], one.intercept_path_, rtol=0, atol=EXACT)
     np.testing.assert_allclose(fit["loss_curve"], one.loss_curve_, rtol=1e-4)
+
+
+SEEDED_APART = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, 45, random_state=3)  # 5 steps an epoch, the last of 5 examples
+
+
+def _fit_seeded_apart(rank: int, folder: str) -> None:
+    """One of two ranks meeting through a file in ``folder``: both torch estimators with a RandomState of
+    the rank's own, so that each rank draws another seed, and their parameter paths saved for the test."""
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo" if sys.platform.startswith("linux") else "lo0")
+    torch.distributed.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=2)
+    try:
+        paths = {}
+        for cls in (TorchConciseRegressor, TorchScratchRegressor):
+            est = cls(distributed=True, random_state=np.random.RandomState(100 + rank), record_steps=True)
+            est.fit(*SEEDED_APART)
+            paths[cls.__name__] = np.column_stack([est.coef_path_, est.intercept_path_])
+        np.savez(os.path.join(folder, f"rank{rank}.npz"), **paths)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ranks_seeded_apart_take_rank_0s_start_and_batches(tmp_path):
+    torch.multiprocessing.start_processes(_fit_seeded_apart, args=(str(tmp_path),), nprocs=2, start_method="spawn")
+    first, second = np.load(tmp_path / "rank0.npz"), np.load(tmp_path / "rank1.npz")
+    for cls in (TorchConciseRegressor, TorchScratchRegressor):
+        one = cls(random_state=np.random.RandomState(100), record_steps=True).fit(*SEEDED_APART)
+        np.testing.assert_array_equal(first[cls.__name__], second[cls.__name__])  # every rank ends alike
+        one_path = np.column_stack([one.coef_path_, one.intercept_path_])
+        np.testing.assert_allclose(first[cls.__name__], one_path, rtol=0, atol=EXACT)  # the steps of one process
 
 
 @pytest.mark.slow
@@ -76,8 +106,8 @@ def test_distributed_without_a_process_group_says_how_to_start_one(cls):
 def test_a_bad_setting_under_torchrun_is_one_line_before_any_rank_joins():
     # RANK and WORLD_SIZE as torchrun sets them, but no rendezvous: the setting is refused before joining.
     env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
-    out = subprocess.run([sys.executable, "-m", "runner.distributed", "--lr", "-1"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    command = [sys.executable, "-m", "runner.distributed", "--lr", "-1"]
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
     assert out.stderr.startswith("python -m runner.distributed: error: --lr must be a finite number > 0; got -1.0")
 
@@ -85,8 +115,9 @@ def test_a_bad_setting_under_torchrun_is_one_line_before_any_rank_joins():
 @pytest.mark.slow
 def test_the_module_outside_torchrun_exits_2_with_the_recipe():
     env = {key: value for key, value in os.environ.items() if key not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    out = subprocess.run([sys.executable, "-m", "runner.distributed"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=False)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "runner.distributed"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
     assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
     assert "give --nproc-per-node W to start W ranks here, or run it under torchrun" in out.stderr
 
@@ -131,8 +162,12 @@ def test_a_rank_waiting_for_one_that_never_comes_stops_within_the_timeout():
     """Rank 0 of two in this process, with the store on 127.0.0.1 and no rank 1: an error after --timeout."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    store = torch.distributed.TCPStore("127.0.0.1", port, 2, is_master=True, master_listen_fd=listener.detach(),
-                                       wait_for_workers=False, timeout=datetime.timedelta(seconds=1))  # fmt: skip
+    options = {
+        "master_listen_fd": listener.detach(),
+        "wait_for_workers": False,
+        "timeout": datetime.timedelta(seconds=1),
+    }
+    store = torch.distributed.TCPStore("127.0.0.1", port, 2, is_master=True, **options)
     start = time.perf_counter()
     with pytest.raises(RuntimeError, match="timeout"):
         runner.distributed.run(["--timeout", "1"], 0, 2, 0, store=store, show=False)
