@@ -34,20 +34,29 @@ def plot_equivalences(study: dict):
         top, bottom = axes[0, column], axes[1, column]
         for losses, label, style in zip(drawn["losses"][column], drawn["labels"][column], ("-", "--")):
             top.plot(losses, style, label=label, linewidth=1.5)
-        top.set(yscale="log", xlabel="recorded step")
-        top.set_title(f"pair {column + 1}: {pair['kind']}", fontsize=10)
+        top.set(yscale="log", xlabel="epoch" if pair["compared_at"] == "every epoch end" else "recorded step")
+        top.set_title(f"#{column + 1}: {pair['kind']}", fontsize=10)
         top.legend(fontsize=6, title="the two runs", title_fontsize=6)
         difference = np.asarray(drawn["difference"][column])
         bottom.plot(np.maximum(difference, floor), color="black", label="max |θ₁ − θ₂|")
+        finite = difference[np.isfinite(difference)]  # a diverged pair has no finite difference at its end
         bottom.axhline(EXACT_TOLERANCE, color="red", linestyle=":", label="1e-5: the bar of 'exact'")
-        bottom.axhline(floor, color="grey", linestyle="-", linewidth=3, alpha=0.3, label="exactly 0 drawn here")
-        bottom.set(yscale="log", ylim=(floor / 10, max(1e-3, float(np.nanmax(difference, initial=0)) * 10)))
-        bottom.set_xlabel("recorded step\n" + "\n".join(_wrap(pair["why"], 52)), fontsize=7)
-        bottom.set_title(f"pair {column + 1}: largest difference {pair['max_param_diff'] or 0:.1e}", fontsize=9)
+        bottom.axhline(
+            floor, color="grey", linestyle="-", linewidth=3, alpha=0.3, label="exactly 0, drawn at the tick 0"
+        )
+        bottom.set(yscale="log", ylim=(floor / 10, max(1e-3, float(np.max(finite, initial=0)) * 10)))
+        ticks = [tick for tick in bottom.get_yticks() if floor < tick < 1] + [floor]
+        bottom.set_yticks(ticks, [f"{tick:.0e}" if tick > floor else "0" for tick in ticks])
+        step = "epoch" if pair["compared_at"] == "every epoch end" else "recorded step"
+        bottom.set_xlabel(f"{step}\n" + "\n".join(_wrap(pair["why"], 52)), fontsize=7)
+        largest = (
+            pair["status"] if pair["max_param_diff"] is None else f"largest difference {pair['max_param_diff']:.1e}"
+        )
+        bottom.set_title(f"#{column + 1}: {largest}", fontsize=9)
         bottom.legend(fontsize=6, loc="upper right")
     axes[0, 0].set_ylabel("training MSE of each run")
     axes[1, 0].set_ylabel("max |parameter difference| at each step")
-    key = "\n".join(f"pair {number}: {pair['name']}" for number, pair in enumerate(pairs, 1))
+    key = "\n".join(f"#{number}: {pair['name']}" for number, pair in enumerate(pairs, 1))
     fig.suptitle(
         "The notebook's exercise, step by step: pairs of runs on the same data, initial parameters and batches. "
         "Exact pairs stay under the red line at every step; approximate ones need not (the text under each says why).",

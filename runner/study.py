@@ -228,8 +228,9 @@ def equivalences(
                 f"{n_d} examples: {world_size} ranks × shards of {shards} (all_reduce, torch-scratch)  vs  one "
                 f"process × batch {B}, lr {2 * a:g}",
                 "exact",
-                "sgd sums the ranks' gradients of their shards' summed losses with all_reduce, which is the "
-                "gradient summed over the whole batch, and divides by the batch's length as one process does",
+                "backward() sums the ranks' gradients of their shards' summed losses with all_reduce (a hook on "
+                "each parameter), which is the gradient summed over the whole batch; sgd then divides by the "
+                "batch's length as one process does",
                 ("torch-scratch", X_d, y_d, {"lr": 2 * a, "world_size": world_size}),
                 ("torch-scratch", X_d, y_d, {"lr": 2 * a}),
             ),
