@@ -9,7 +9,7 @@
     result = compare()                     # or compare(X=..., y=...) on your own arrays
     print(result.to_table())
 
-The flow is data -> fit -> score -> render; each step is a module of ``runner/``, and every loss, error
+The flow is data -> fit -> score -> render; each step is a module of ``linreg_compare/``, and every loss, error
 and time is computed there by the same code for every implementation.
 """
 
@@ -20,9 +20,9 @@ import sys
 import impls
 from impls import NOTEBOOK_B, NOTEBOOK_W, synthetic_data
 from impls._dask import is_dask
-from runner import cli
-from runner.capabilities import fits_dask_in_place
-from runner.checks import (
+from linreg_compare import cli
+from linreg_compare.capabilities import fits_dask_in_place
+from linreg_compare.checks import (
     Settings,
     UsageError,
     check_arrays,
@@ -31,10 +31,10 @@ from runner.checks import (
     check_names,
     check_truth,
 )
-from runner.fit import Progress, Timing, build, environment, fit_and_time, recorded_paths
-from runner.report import Comparison
-from runner.scale import dask_arrays, gathered_for_one_process
-from runner.score import Data, Scores, least_squares_reference, score
+from linreg_compare.fit import Progress, Timing, build, environment, fit_and_time, recorded_paths
+from linreg_compare.report import Comparison
+from linreg_compare.scale import dask_arrays, gathered_for_one_process
+from linreg_compare.score import Data, Scores, least_squares_reference, score
 
 __all__ = ["Comparison", "UsageError", "compare", "main"]
 
@@ -71,7 +71,7 @@ def compare(
     sample of NUM_TEST from the same law, drawn with the independent stream ``random_state=[seed, 1]``.
     With ``X`` and ``y``, there is no held-out sample, and no true parameters unless ``true_w`` and
     ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries in the
-    report. X and y may be dask arrays or DataFrames (``runner.scale``): the closed form, the reference and
+    report. X and y may be dask arrays or DataFrames (``linreg_compare.scale``): the closed form, the reference and
     the scores are then computed where the data live, and the iterative implementations fit the data
     gathered in memory, or ``sample`` rows of it, or are skipped. ``record_paths`` refits each iterative
     implementation once more, untimed, to record its parameters after every step (for plots). Bad settings

@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def command(torchrun: bool) -> list[str]:
-    fit = ["-m", "runner.distributed", "--impl", "torch-concise"]
+    fit = ["-m", "linreg_compare.distributed", "--impl", "torch-concise"]
     if not torchrun:
         return [sys.executable, *fit, "--nproc-per-node", "2"]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
@@ -55,7 +55,7 @@ def main() -> int:
             clean += 1
         else:
             print(f"run {run}: exit status {done.returncode}, {', '.join(signs) or 'no sign on stderr'}", flush=True)
-    launcher = "torchrun" if args.torchrun else "python -m runner.distributed --nproc-per-node 2"
+    launcher = "torchrun" if args.torchrun else "python -m linreg_compare.distributed --nproc-per-node 2"
     print(f"{clean} of {args.runs} runs ended cleanly ({launcher}, {time.perf_counter() - start:.0f} s)")
     return 0 if clean == args.runs else 1
 

@@ -108,7 +108,7 @@ def read(reader, path):
     """Peak memory of reading the CSV at ``path`` with the package's reader or pyarrow's, from after the imports."""
     import pyarrow.csv
 
-    from runner.read import read_csv
+    from linreg_compare.read import read_csv
 
     before = reset_peak()
     if reader == "package":

@@ -193,7 +193,7 @@ def runner_phases(num_examples, num_features):
     import pstats
 
     from compare import compare
-    from runner.render import FORMATS
+    from linreg_compare.render import FORMATS
 
     print(
         f"\nthe runner around the closed form: one compare() at {num_examples:,} x {num_features} float32, 3 timed fits"
@@ -215,10 +215,10 @@ def runner_phases(num_examples, num_features):
 
     phases = {
         "data generation (train and test)": seconds("impls/data.py", "synthetic_data"),
-        "least-squares reference": seconds("runner/score.py", "least_squares_reference"),
-        "fits (warm-up and 3 timed)": seconds("runner/fit.py", "fit_and_time"),
-        "scoring": seconds("runner/score.py", "score"),
-        "rendering (4 formats)": seconds("runner/render.py", "render"),
+        "least-squares reference": seconds("linreg_compare/score.py", "least_squares_reference"),
+        "fits (warm-up and 3 timed)": seconds("linreg_compare/fit.py", "fit_and_time"),
+        "scoring": seconds("linreg_compare/score.py", "score"),
+        "rendering (4 formats)": seconds("linreg_compare/render.py", "render"),
     }
     for phase, phase_s in phases.items():
         print(f"  {phase:<36} {phase_s:8.3f} s")
@@ -257,7 +257,7 @@ def csv_reading(num_examples, num_features, repeats):
     import pyarrow as pa
     import pyarrow.csv
 
-    from runner.read import read_csv
+    from linreg_compare.read import read_csv
 
     rng = np.random.default_rng(0)
     columns = {f"x{j}": rng.standard_normal(num_examples) for j in range(1, num_features + 1)}

@@ -9,7 +9,7 @@
 2. Peak memory of each worker during the Dask fit, beyond what it held before (its peak-RSS mark reset
    first), in chunks of the data (one chunk: one file's rows x 21 float64). Bound: under 3 chunks.
 3. Data-parallel SGD: seconds per epoch of torch-scratch and torch-concise on W = 2 spawned ranks
-   (``runner.distributed.spawn``, gloo) against W = 1 at the same global batch, for growing models.
+   (``linreg_compare.distributed.spawn``, gloo) against W = 1 at the same global batch, for growing models.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def fit_with_pyarrow(files):
     features = [name for name in tables[0].column_names if name != "y"]
     rows = sum(table.num_rows for table in tables)
     X, y, start = np.empty((rows, len(features))), np.empty(rows), 0
-    for table in tables:  # column by column into one C-ordered array, as runner.read does
+    for table in tables:  # column by column into one C-ordered array, as linreg_compare.read does
         for j, name in enumerate(features):
             X[start : start + table.num_rows, j] = table.column(name).to_numpy()
         y[start : start + table.num_rows] = table.column("y").to_numpy()
@@ -140,7 +140,7 @@ def data_parallel(models, num_examples, num_epochs):
     import pyarrow.parquet as pq
 
     from impls import synthetic_data
-    from runner.distributed import spawn
+    from linreg_compare.distributed import spawn
 
     print(
         f"\ndata-parallel SGD, {num_examples:,} examples, {num_epochs} epochs: seconds per epoch (fit between "

@@ -27,7 +27,7 @@ def world(estimator) -> tuple[int, int]:
         raise ValueError(
             f"{type(estimator).__name__}(distributed=True) must be fitted in every rank of an initialised "
             "torch.distributed process group: launch with torchrun and call torch.distributed.init_process_group() "
-            "first (python -m runner.distributed does both)."
+            "first (python -m linreg_compare.distributed does both)."
         )
     return dist.get_rank(), dist.get_world_size()
 

@@ -61,7 +61,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         Keep the parameters after every step in ``coef_path_`` and ``intercept_path_``.
     distributed : bool, default=False
         Train data-parallel with ``DistributedDataParallel`` across the ranks of torch.distributed's
-        default process group (see ``python -m runner.distributed``): every rank calls ``fit`` with the
+        default process group (see ``python -m linreg_compare.distributed``): every rank calls ``fit`` with the
         same data and takes its shard of every minibatch of ``batch_size``; the steps are those of one
         process with the same ``batch_size``, and every rank ends with the same fitted estimator.
 

@@ -71,7 +71,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         Keep the parameters after every step in ``coef_path_`` and ``intercept_path_``.
     distributed : bool, default=False
         Train data-parallel across the ranks of torch.distributed's default process group (see
-        ``python -m runner.distributed``): every rank calls ``fit`` with the same data, takes its shard of
+        ``python -m linreg_compare.distributed``): every rank calls ``fit`` with the same data, takes its shard of
         every minibatch of ``batch_size``, and ``backward()`` sums the gradients with ``all_reduce``; the steps
         are those of one process with the same ``batch_size``, and every rank ends with the same fitted estimator.
 

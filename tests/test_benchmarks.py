@@ -58,4 +58,4 @@ def test_scale_out_times_dask_from_parquet_files_against_pyarrow():
 def test_ddp_exits_counts_clean_runs():
     done = _run("ddp_exits.py", "--runs", "1")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("1 of 1 runs ended cleanly (python -m runner.distributed --nproc-per-node 2")
+    assert done.stdout.startswith("1 of 1 runs ended cleanly (python -m linreg_compare.distributed --nproc-per-node 2")

@@ -14,9 +14,9 @@ from conftest import ROOT, run_cli
 
 from compare import main
 from impls import NAMES
-from runner.checks import UsageError
-from runner.files import write_atomically
-from runner.fit import progress_bar
+from linreg_compare.checks import UsageError
+from linreg_compare.files import write_atomically
+from linreg_compare.fit import progress_bar
 
 
 @pytest.mark.slow
@@ -325,11 +325,11 @@ def test_outputs_that_are_not_regular_files_are_refused_before_any_work(argv, wo
 
 
 def test_a_missing_plot_folder_leaves_the_report_untouched_and_does_no_work(tmp_path, capsys, monkeypatch):
-    import runner.cli
+    import linreg_compare.cli
 
     keep = tmp_path / "keep.json"
     keep.write_text("old")
-    monkeypatch.setattr(runner.cli, "run_report", lambda *args: pytest.fail("the run started"))
+    monkeypatch.setattr(linreg_compare.cli, "run_report", lambda *args: pytest.fail("the run started"))
     assert main(["--output", str(keep), "--plot", str(tmp_path / "missing" / "p.png")]) == 2
     assert keep.read_text() == "old" and "missing" in capsys.readouterr().err
 
@@ -418,7 +418,7 @@ def test_the_plot_needs_memory_for_the_grid_and_the_path_not_n_times_the_grid(tm
     import tracemalloc
 
     from compare import compare
-    from runner import plot
+    from linreg_compare import plot
 
     result = compare(["numpy-closed-form", "sklearn-sgd"], num_examples=9999, repeats=1, record_paths=True)
     tracemalloc.start()
@@ -430,9 +430,9 @@ def test_the_plot_needs_memory_for_the_grid_and_the_path_not_n_times_the_grid(tm
 
 
 def test_a_plot_that_takes_long_says_so_on_stderr_first(tmp_path, capsys, monkeypatch):
-    import runner.cli
+    import linreg_compare.cli
 
-    monkeypatch.setattr(runner.cli, "LONG_PLOT_FEATURES", 2)  # the notebook's two features count as many here
+    monkeypatch.setattr(linreg_compare.cli, "LONG_PLOT_FEATURES", 2)  # the notebook's two features count as many here
     png = tmp_path / "curves.png"
     assert main(["--impl", "numpy-closed-form", "--repeats", "1", "--plot", str(png)]) == 0
     assert f"compare.py: drawing {png}: the loss over a grid of 3-parameter models" in capsys.readouterr().err

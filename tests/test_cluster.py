@@ -15,7 +15,7 @@ import pytest
 
 from compare import compare, main
 from impls import synthetic_data
-from runner.cluster import dask_scheduler, deadline_get
+from linreg_compare.cluster import dask_scheduler, deadline_get
 
 pytest.importorskip("distributed")
 pa = pytest.importorskip("pyarrow")
@@ -106,7 +106,7 @@ def test_each_computation_on_a_cluster_has_a_deadline(client):
 
 
 def test_a_run_where_every_implementation_was_skipped_exits_1(two_files, monkeypatch, capsys):
-    from runner import scale
+    from linreg_compare import scale
 
     monkeypatch.setattr(scale, "available_memory", lambda: 1)  # nothing fits: the iterative ones are skipped
     argv = ["--data", str(two_files), "--target", "y", "--impl", "sklearn-sgd", "--repeats", "1"]
@@ -120,7 +120,7 @@ def test_a_run_where_every_implementation_was_skipped_exits_1(two_files, monkeyp
 def test_two_parquet_files_on_worker_processes_twenty_times_without_a_flake(two_files):
     """The closed form and an iterative implementation computed on one collection, call after call: with
     fused chains this failed about one run in two (a KeyError in the scheduler, or a hang)."""
-    from runner.read import read_dask
+    from linreg_compare.read import read_dask
 
     expected = None
     with dask_scheduler("processes", timeout=60):

@@ -1,6 +1,6 @@
 """Data-parallel SGD with torch.distributed: W ranks with shards of a global batch take one process's steps.
 
-The ranks are spawned processes meeting at a store on 127.0.0.1 and a free port (``runner.distributed.spawn``);
+The ranks are spawned processes meeting at a store on 127.0.0.1 and a free port (``linreg_compare.distributed.spawn``);
 the tests that start them, or any other process, are ``slow``.
 """
 
@@ -18,10 +18,10 @@ import torch.distributed
 import torch.multiprocessing
 from conftest import NOTEBOOK_B, NOTEBOOK_W, ROOT, run_cli
 
-import runner.distributed
+import linreg_compare.distributed
 from impls import TorchConciseRegressor, TorchScratchRegressor, synthetic_data
-from runner import study
-from runner.distributed import spawn
+from linreg_compare import study
+from linreg_compare.distributed import spawn
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="this torch build has no torch.distributed"
@@ -106,17 +106,24 @@ def test_distributed_without_a_process_group_says_how_to_start_one(cls):
 def test_a_bad_setting_under_torchrun_is_one_line_before_any_rank_joins():
     # RANK and WORLD_SIZE as torchrun sets them, but no rendezvous: the setting is refused before joining.
     env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
-    command = [sys.executable, "-m", "runner.distributed", "--lr", "-1"]
+    command = [sys.executable, "-m", "linreg_compare.distributed", "--lr", "-1"]
     out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
-    assert out.stderr.startswith("python -m runner.distributed: error: --lr must be a finite number > 0; got -1.0")
+    assert out.stderr.startswith(
+        "python -m linreg_compare.distributed: error: --lr must be a finite number > 0; got -1.0"
+    )
 
 
 @pytest.mark.slow
 def test_the_module_outside_torchrun_exits_2_with_the_recipe():
     env = {key: value for key, value in os.environ.items() if key not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     out = subprocess.run(
-        [sys.executable, "-m", "runner.distributed"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "linreg_compare.distributed"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
     assert "give --nproc-per-node W to start W ranks here, or run it under torchrun" in out.stderr
@@ -145,16 +152,18 @@ BAD_SETTINGS = [
 
 @pytest.mark.parametrize("argv, words", BAD_SETTINGS, ids=[" ".join(argv) for argv, _ in BAD_SETTINGS])
 def test_a_bad_setting_is_one_line_before_any_rank_starts(argv, words, capsys, monkeypatch):
-    monkeypatch.setattr(runner.distributed, "spawn", lambda *a: pytest.fail("a rank started"))
-    assert runner.distributed.main(argv) == 2
+    monkeypatch.setattr(linreg_compare.distributed, "spawn", lambda *a: pytest.fail("a rank started"))
+    assert linreg_compare.distributed.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("python -m runner.distributed: error: ") and words in err, err
+    assert err.count("\n") == 1 and err.startswith("python -m linreg_compare.distributed: error: ") and words in err, (
+        err
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_is_one_line_from_the_entry_point(capsys, monkeypatch):
-    monkeypatch.setattr(runner.distributed, "spawn", lambda *a: pytest.fail("a rank started"))
-    assert runner.distributed.main(["--device", "cuda", "--nproc-per-node", "2"]) == 2
+    monkeypatch.setattr(linreg_compare.distributed, "spawn", lambda *a: pytest.fail("a rank started"))
+    assert linreg_compare.distributed.main(["--device", "cuda", "--nproc-per-node", "2"]) == 2
     assert "--device 'cuda' is not available here" in capsys.readouterr().err
 
 
@@ -170,7 +179,7 @@ def test_a_rank_waiting_for_one_that_never_comes_stops_within_the_timeout():
     store = torch.distributed.TCPStore("127.0.0.1", port, 2, is_master=True, **options)
     start = time.perf_counter()
     with pytest.raises(RuntimeError, match="timeout"):
-        runner.distributed.run(["--timeout", "1"], 0, 2, 0, store=store, show=False)
+        linreg_compare.distributed.run(["--timeout", "1"], 0, 2, 0, store=store, show=False)
     assert time.perf_counter() - start < 10
     del store
 
@@ -179,7 +188,7 @@ def test_a_rank_waiting_for_one_that_never_comes_stops_within_the_timeout():
 def test_the_launcher_runs_w_ranks_on_loopback_and_writes_rank_0s_fit(tmp_path, capsys):
     output = tmp_path / "fit.json"
     argv = ["--nproc-per-node", "2", "--impl", "torch-scratch", "--num-examples", "5", "--output", str(output)]
-    assert runner.distributed.main(argv) == 0
+    assert linreg_compare.distributed.main(argv) == 0
     fit = json.loads(output.read_text())
     assert fit["world_size"] == 2 and fit["num_examples"] == 5
     assert fit["shard_sizes"] == [3, 2]  # the global batch of 10 is the 5 examples there are
@@ -192,7 +201,7 @@ def test_equivalences_on_more_ranks_than_memory_holds_is_one_line(capsys, monkey
     from compare import main
 
     monkeypatch.setattr(study, "equivalences", lambda **kwargs: pytest.fail("the study started"))
-    monkeypatch.setattr("runner.checks.available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr("linreg_compare.checks.available_memory", lambda: 8 * 2**30)
     assert main(["equivalences", "--distributed", "64"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--num-examples 1000 with 2 features on 64 ranks needs about 25.0 GiB" in err

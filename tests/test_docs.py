@@ -35,9 +35,9 @@ import sys
 import pytest
 from conftest import ROOT
 
-import compare as runner
-from runner.render import text_table
-from runner.study import EXACT_TOLERANCE
+import compare
+from linreg_compare.render import text_table
+from linreg_compare.study import EXACT_TOLERANCE
 
 DOCUMENTS = [os.path.join(ROOT, "README.md"), *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]
 NUMBER = re.compile(r"[-+]?\d+(?:\.(\d+))?(?:e([-+]?\d+))?")
@@ -130,7 +130,7 @@ def _agree_lines(printed: list[tuple[str | None, str]], shown: list[tuple[str | 
 def _run_in_process(command: str) -> str:
     argv = shlex.split(command)[2:]
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        assert runner.main(argv + (["--repeats", "1"] if not argv else [])) == 0
+        assert compare.main(argv + (["--repeats", "1"] if not argv else [])) == 0
     return out.getvalue()
 
 

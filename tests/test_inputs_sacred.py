@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 
-import runner.cli
-import runner.distributed
+import linreg_compare.cli
+import linreg_compare.distributed
 from compare import main
 
 
@@ -56,7 +56,7 @@ OVERWRITES = [
 
 @pytest.mark.parametrize("argv, words", OVERWRITES, ids=[" ".join(argv) for argv, _ in OVERWRITES])
 def test_an_output_onto_the_data_is_refused_before_any_work(argv, words, data_folder, capsys, monkeypatch):
-    monkeypatch.setattr(runner.cli, "run_report", lambda *args: pytest.fail("the run started"))
+    monkeypatch.setattr(linreg_compare.cli, "run_report", lambda *args: pytest.fail("the run started"))
     before = _contents(data_folder)
     assert main([*argv, "--target", "y"]) == 2
     err = capsys.readouterr().err
@@ -95,10 +95,10 @@ def test_an_output_beside_the_data_is_written(argv, data_folder):
 )
 def test_the_distributed_entry_checks_its_output_before_any_rank_starts(argv, words, data_folder, capsys, monkeypatch):
     before = _contents(data_folder)
-    monkeypatch.setattr("sys.argv", ["runner.distributed", *argv])
+    monkeypatch.setattr("sys.argv", ["linreg_compare.distributed", *argv])
     monkeypatch.setenv("RANK", "0")  # as under torchrun: the checks come before the group is joined
-    monkeypatch.setattr(runner.distributed, "prepare", lambda *a: pytest.fail("the rank started work"))
-    assert runner.distributed.main() == 2
+    monkeypatch.setattr(linreg_compare.distributed, "prepare", lambda *a: pytest.fail("the rank started work"))
+    assert linreg_compare.distributed.main() == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err, err
     assert _contents(data_folder) == before

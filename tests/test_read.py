@@ -5,8 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.checks import UsageError
-from runner.read import read_csv
+from linreg_compare.checks import UsageError
+from linreg_compare.read import read_csv
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -82,7 +82,7 @@ def test_parquet_files_are_read_and_checked(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    from runner.read import read_data
+    from linreg_compare.read import read_data
 
     good = str(tmp_path / "good.parquet")
     pq.write_table(pa.table({"a": [1, 2, 3], "b": [0.5, 1.5, 2.5], "y": [1.0, 2.0, 4.0]}), good)

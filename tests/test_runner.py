@@ -110,7 +110,7 @@ def test_reference_standard_errors_are_statsmodels():
 
 def test_scores_in_blocks_equal_the_direct_computation(monkeypatch):
     """Row blocks change nothing but the order of the float64 sums: agreement to 1e-12 relative."""
-    from runner import score
+    from linreg_compare import score
 
     X, y = synthetic_data([2, -3.4, 0.5], 4.2, 5000)
     coef, intercept = np.array([1.9, -3.3, 0.6]), 4.0
@@ -139,7 +139,7 @@ def test_a_device_is_checked_only_when_a_torch_implementation_uses_it():
 
 
 def test_max_seconds_stops_repeating_after_at_least_one_timed_fit(monkeypatch):
-    from runner import fit
+    from linreg_compare import fit
 
     clock = iter(range(0, 10**6, 10))  # every reading of the clock is 10 s later
     monkeypatch.setattr(fit.time, "perf_counter", lambda: next(clock))

@@ -14,7 +14,7 @@ from conftest import run_cli
 
 from compare import compare, main
 from impls import NumpyClosedFormRegressor, synthetic_data
-from runner import scale
+from linreg_compare import scale
 
 da = pytest.importorskip("dask.array")
 pa = pytest.importorskip("pyarrow")
@@ -154,7 +154,7 @@ def test_the_library_refuses_a_sample_of_data_already_in_memory():
 
 def test_the_plot_of_dask_data_reads_the_moments_where_the_data_live(client, monkeypatch):
     pytest.importorskip("matplotlib")
-    from runner import plot
+    from linreg_compare import plot
 
     X, y = synthetic_data(TRUE_W[:2], TRUE_B, 3000, random_state=6, dtype="float64")
     result = compare(

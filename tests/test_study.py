@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from compare import main
-from runner import study
+from linreg_compare import study
 
 
 @pytest.fixture(scope="module")
