@@ -102,7 +102,8 @@ def first_use(build):
 
 def main():
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; the notebook's 1000 x 2, batch 10, 3 epochs (300 steps)"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        "the notebook's 1000 x 2, batch 10, 3 epochs (300 steps)"
     )
     old, new = alternate(batching(True), batching(False))
     line("batching: DataLoader -> one gather per epoch, split into views", old / 300, new / 300, 1e6, "us a batch")

@@ -49,7 +49,8 @@ def agreement(device):
     X, y = synthetic_data(TRUE_W, TRUE_B, 1000, random_state=0)
     print("\nagreement with the CPU fit at the notebook's setting (1000 x 2, batch 10, lr 0.03, 3 epochs):")
     print(
-        f"  {'implementation':<16} {'dtype':<8} {'max |coef diff|':>16} {'|intercept diff|':>17} {'max |loss diff|':>16}"
+        f"  {'implementation':<16} {'dtype':<8} {'max |coef diff|':>16} {'|intercept diff|':>17} "
+        f"{'max |loss diff|':>16}"
     )
     worst = 0.0
     for name in TORCH_NAMES:

@@ -15,7 +15,8 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 # scikit-learn's own parameter rules, so that a bad value raises its InvalidParameterError (a ValueError)
-# with its wording: "The 'lr' parameter of TorchConciseRegressor must be a float in the range (0.0, inf). Got -1 instead."
+# with its wording:
+# "The 'lr' parameter of TorchConciseRegressor must be a float in the range (0.0, inf). Got -1 instead."
 LR = [Interval(Real, 0, None, closed="neither")]
 BATCH_SIZE = [Interval(Integral, 1, None, closed="left")]
 NUM_EPOCHS = [Interval(Integral, 0, None, closed="left")]
@@ -34,7 +35,8 @@ def validate_hyperparameters(estimator) -> None:
     for name, value in estimator.get_params().items():
         if isinstance(value, bool) and "boolean" not in estimator._parameter_constraints[name]:
             raise InvalidParameterError(
-                f"The {name!r} parameter of {type(estimator).__name__} must be an int, not a bool. Got {value!r} instead."
+                f"The {name!r} parameter of {type(estimator).__name__} must be an int, not a bool. "
+                f"Got {value!r} instead."
             )
 
 

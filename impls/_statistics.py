@@ -1,5 +1,6 @@
-"""The statistics of an OLS fit, as statsmodels' results give them: σ² = RSS / (n − rank − 1), se(w)² = σ²·diag((X̃ᵀX̃)⁻¹),
-se(b)² = σ²·(1/n + x̄ᵀ(X̃ᵀX̃)⁻¹x̄) and R² = 1 − RSS / Σ(y − ȳ)², with (X̃ᵀX̃)⁻¹ = FFᵀ from the solver.
+"""The statistics of an OLS fit, as statsmodels' results give them: σ² = RSS / (n − rank − 1),
+se(w)² = σ²·diag((X̃ᵀX̃)⁻¹), se(b)² = σ²·(1/n + x̄ᵀ(X̃ᵀX̃)⁻¹x̄) and R² = 1 − RSS / Σ(y − ȳ)²,
+with (X̃ᵀX̃)⁻¹ = FFᵀ from the solver.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import impls
-from runner.capabilities import trains_on_a_torch_device
+from linreg_compare.capabilities import trains_on_a_torch_device
 
 
 class UsageError(ValueError):

@@ -12,12 +12,12 @@ import os
 import sys
 
 import impls
-from runner.capabilities import has_learning_rate, names_that, trains_data_parallel
-from runner.checks import DataError, Settings, UsageError, check_memory
-from runner.cluster import TIMEOUT, check_scheduler, dask_scheduler
-from runner.files import check_not_input, check_output, staged_outputs, write_text, write_utf8
-from runner.read import diagnose_files, many_files
-from runner.render import FORMATS
+from linreg_compare.capabilities import has_learning_rate, names_that, trains_data_parallel
+from linreg_compare.checks import DataError, Settings, UsageError, check_memory
+from linreg_compare.cluster import TIMEOUT, check_scheduler, dask_scheduler
+from linreg_compare.files import check_not_input, check_output, staged_outputs, write_text, write_utf8
+from linreg_compare.read import diagnose_files, many_files
+from linreg_compare.render import FORMATS
 
 LONG_PLOT_FEATURES = 1000  # from this many features, drawing the loss contours takes seconds: say so first
 
@@ -50,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
     top = _Parser(
         prog="compare.py",
         description="Fit linear regression four ways on the same data and compare estimates, losses and times. "
-        f"Defaults reproduce the d2l notebook: y = Xw + b + noise, w = {list(impls.NOTEBOOK_W)}, b = {impls.NOTEBOOK_B}, "
+        "Defaults reproduce the d2l notebook: y = Xw + b + noise, "
+        f"w = {list(impls.NOTEBOOK_W)}, b = {impls.NOTEBOOK_B}, "
         "1000 examples, "
         "noise 0.01, minibatches of 10, lr 0.03, 3 epochs.",
         formatter_class=_HelpFormatter,
@@ -213,7 +214,7 @@ def run_report(args, compare):
     )
     features = None if args.features is None else [name.strip() for name in args.features.split(",")]
     if dask:
-        from runner.read import read_dask
+        from linreg_compare.read import read_dask
 
         scheduler = "threads" if args.scheduler is None else args.scheduler
         with dask_scheduler(scheduler, args.timeout, args.dashboard):
@@ -238,7 +239,7 @@ def run_report(args, compare):
                 diagnose_files(args.data, args.target, features)
                 raise
     if args.data is not None:
-        from runner.read import read_data
+        from linreg_compare.read import read_data
 
         X, y, names = read_data(args.data, args.target, features)
         return compare(
@@ -256,7 +257,7 @@ def run_report(args, compare):
 
 def run_study(args):
     """The study the subcommand asks for."""
-    from runner import study
+    from linreg_compare import study
 
     if args.command == "equivalences":
         Settings(
@@ -267,7 +268,7 @@ def run_study(args):
             seed=args.seed,
         )
         if args.distributed is not None:
-            from runner.distributed import RANK_MEMORY
+            from linreg_compare.distributed import RANK_MEMORY
 
             if not 2 <= args.distributed <= 64:
                 raise UsageError(f"--distributed must be a number of ranks from 2 to 64; got {args.distributed}")
@@ -308,7 +309,7 @@ def run(args, compare) -> int:
         if to_file:
             stage(args.output, lambda temporary: write_utf8(temporary, text))
         if args.plot is not None:
-            from runner import plot
+            from linreg_compare import plot
 
             if args.command is None and result.data[0].shape[1] >= LONG_PLOT_FEATURES:
                 print(

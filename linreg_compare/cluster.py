@@ -20,7 +20,7 @@ import os
 import re
 import socket
 
-from runner.checks import UsageError
+from linreg_compare.checks import UsageError
 
 TIMEOUT = 300.0  # seconds: the default deadline of each wait on a cluster
 ADDRESS = re.compile(r"tcp://\S+:\d+")

@@ -1,8 +1,11 @@
 """Fit one torch implementation data-parallel across W processes with ``torch.distributed``.
 
-On one machine with two processes (gloo on CPU; nccl, one GPU per process, with ``--device cuda``):
+On one machine with two processes, every socket on 127.0.0.1 (gloo on CPU; nccl, one GPU per process,
+with ``--device cuda``):
 
-    torchrun --nproc-per-node 2 --master-addr 127.0.0.1 --master-port 29500 -m runner.distributed --impl torch-scratch
+    python -m linreg_compare.distributed --nproc-per-node 2 --impl torch-scratch
+
+and across machines the same module under torchrun (docs/scale-out.md says what torchrun opens).
 
 Every rank builds the same data (the notebook's generator, or ``--data FILE --target COLUMN``), fits the
 estimator with ``distributed=True`` (each rank takes its shard of every global minibatch of
@@ -25,9 +28,9 @@ import tempfile
 import time
 
 from impls import NOTEBOOK_B, NOTEBOOK_W
-from runner.capabilities import names_that, trains_data_parallel
-from runner.checks import UsageError
-from runner.files import check_not_input, check_output
+from linreg_compare.capabilities import names_that, trains_data_parallel
+from linreg_compare.checks import UsageError
+from linreg_compare.files import check_not_input, check_output
 
 TIMEOUT = 30.0  # seconds a rank waits for the others (to join, or at a collective) before giving up
 RANK_MEMORY = 400 * 2**20  # bytes a rank takes besides its data: a Python process with torch imported
@@ -42,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     top = _Parser(
-        prog="python -m runner.distributed",
+        prog="python -m linreg_compare.distributed",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -84,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
 def checked_args(argv):
     """The flags, with the checks that need no data: ``--data`` with ``--target``, and ``--output`` checked as
     compare.py checks it (a regular file we can replace, never an input)."""
-    from runner.checks import Settings, check_device_available, check_memory, check_truth
+    from linreg_compare.checks import Settings, check_device_available, check_memory, check_truth
 
     args = parser().parse_args(argv)
     if (args.data is None) != (args.target is None):
@@ -121,7 +124,7 @@ def prepare(args, local_rank: int):
     from impls._base import validate_hyperparameters
 
     if args.data is not None:
-        from runner.read import read_data
+        from linreg_compare.read import read_data
 
         X, y, _ = read_data(args.data, args.target)
     else:
@@ -224,7 +227,7 @@ def run(argv, rank: int, world_size: int, local_rank: int, store=None, show: boo
         if show:
             print(_summary(result), flush=True)
         if args.output is not None:
-            from runner.files import write_text
+            from linreg_compare.files import write_text
 
             write_text(args.output, json.dumps(result, indent=1))
     return result
@@ -237,24 +240,24 @@ def main(argv=None) -> int:
     try:
         args = checked_args(argv)  # --help, a bad flag, setting or output, before any rank starts
     except ValueError as exc:
-        print(f"python -m runner.distributed: error: {exc}", file=sys.stderr)
+        print(f"python -m linreg_compare.distributed: error: {exc}", file=sys.stderr)
         return 2
     if args.nproc_per_node is not None and "RANK" not in environ:
         try:
             result = spawn(argv, args.nproc_per_node)
         except Exception as exc:  # noqa: BLE001 - a rank's failure, in one line
-            print(f"python -m runner.distributed: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+            print(f"python -m linreg_compare.distributed: error: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
             return 1
         print(_summary(result), flush=True)
         if args.output is not None:
-            from runner.files import write_text
+            from linreg_compare.files import write_text
 
             write_text(args.output, json.dumps(result, indent=1))
         return 0
     if "RANK" not in environ:
         print(
-            "python -m runner.distributed: error: give --nproc-per-node W to start W ranks here, or run it "
-            "under torchrun (torchrun --nproc-per-node 2 -m runner.distributed ...)",
+            "python -m linreg_compare.distributed: error: give --nproc-per-node W to start W ranks here, or run it "
+            "under torchrun (torchrun --nproc-per-node 2 -m linreg_compare.distributed ...)",
             file=sys.stderr,
         )
         return 2
@@ -262,11 +265,11 @@ def main(argv=None) -> int:
         run(argv, int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
     except ValueError as exc:  # a bad setting or file, which every rank meets alike: one line, from rank 0
         if environ["RANK"] == "0":
-            print(f"python -m runner.distributed: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            print(f"python -m linreg_compare.distributed: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - another rank stopped, or did not come, within --timeout
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"python -m runner.distributed: rank {environ['RANK']}: error: {message}", file=sys.stderr)
+        print(f"python -m linreg_compare.distributed: rank {environ['RANK']}: error: {message}", file=sys.stderr)
         return 1
     return 0
 
@@ -283,7 +286,7 @@ def _spawned(rank: int, argv, world_size: int, port: int, timeout: float) -> Non
 
 
 def spawn(argv, world_size: int = 2) -> dict:
-    """Run ``python -m runner.distributed argv`` on ``world_size`` spawned processes of this machine and
+    """Run ``python -m linreg_compare.distributed argv`` on ``world_size`` spawned processes of this machine and
     return rank 0's fit. Everything binds to 127.0.0.1: the store listens on a port the system picks free."""
     import torch.distributed as dist
     import torch.multiprocessing as mp

@@ -14,8 +14,8 @@ import secrets
 import stat
 import sys
 
-from runner.checks import UsageError
-from runner.read import DATA_SUFFIXES, data_files, many_files
+from linreg_compare.checks import UsageError
+from linreg_compare.read import DATA_SUFFIXES, data_files, many_files
 
 
 def check_output(path: str | None, flag: str) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 import impls
 from impls import DivergenceWarning
-from runner.checks import uses_torch
+from linreg_compare.checks import uses_torch
 
 
 @dataclass

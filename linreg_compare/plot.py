@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from runner.study import EXACT_TOLERANCE, path_mse
+from linreg_compare.study import EXACT_TOLERANCE, path_mse
 
 if TYPE_CHECKING:
-    from runner.report import Comparison
+    from linreg_compare.report import Comparison
 
 
 def pyplot():
@@ -204,7 +204,7 @@ def draw_comparison(result: Comparison):
 
 
 def png_writer(fig):
-    """A function that writes ``fig`` as a PNG to the path it is given (for ``runner.files``), then frees it."""
+    """A function that writes ``fig`` as a PNG to the path it is given (for ``linreg_compare.files``), then frees it."""
 
     def write(path: str) -> None:
         try:

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from runner.checks import UsageError
+from linreg_compare.checks import UsageError
 
 PARQUET, CSV = (".parquet", ".pq"), (".csv",)
 DATA_SUFFIXES = PARQUET + CSV  # what a directory given as --data is read for

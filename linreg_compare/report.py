@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runner.capabilities import fits_dask_in_place
-from runner.render import number, numbers, render
+from linreg_compare.capabilities import fits_dask_in_place
+from linreg_compare.render import number, numbers, render
 
 
 def _ms(seconds):

@@ -1,7 +1,7 @@
 """Data that live in dask collections (files larger than memory, a cluster's arrays): where each implementation fits.
 
 The closed form fits the dask arrays where they are, on whatever scheduler is active; the reference
-and every score are computed there too, by one pass each (``runner.score.mse``), never by gathering X.
+and every score are computed there too, by one pass each (``linreg_compare.score.mse``), never by gathering X.
 The iterative implementations need the data in one process: they get them gathered when they fit in
 memory, a uniform sample of ``sample`` rows when asked, and otherwise are skipped with the reason.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from runner.capabilities import fits_dask_in_place
-from runner.checks import UsageError, available_memory, memory_needed
+from linreg_compare.capabilities import fits_dask_in_place
+from linreg_compare.checks import UsageError, available_memory, memory_needed
 
 
 def dask_arrays(X, y):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from impls._dask import is_dask, predict
-from runner.checks import DataError
+from linreg_compare.checks import DataError
 
 
 @dataclass

@@ -16,8 +16,8 @@ import numpy as np
 from impls import NAMES, NOTEBOOK_B, NOTEBOOK_W, DivergenceWarning, implementation, synthetic_data
 from impls._dask import is_dask
 from impls._moments import BLOCK_ROWS, block_moments
-from runner.fit import build
-from runner.render import cell, render
+from linreg_compare.fit import build
+from linreg_compare.render import cell, render
 
 EXACT_TOLERANCE = 1e-5  # float32 arithmetic: agreement at every step within this is "exact"
 
@@ -96,7 +96,7 @@ def _trajectory_on_ranks(name, X, y, world_size, *, lr, batch_size, num_epochs, 
     import pyarrow as pa
     import pyarrow.parquet
 
-    from runner.distributed import spawn
+    from linreg_compare.distributed import spawn
 
     with tempfile.TemporaryDirectory() as folder:
         path = f"{folder}/data.parquet"
@@ -208,7 +208,7 @@ def equivalences(
         specs, uneven = specs[:4], None
         remarks.append("pairs about an uneven last batch are left out: with batches of 1 every batch is full")
     if world_size > 1:
-        from runner.distributed import shard_sizes
+        from linreg_compare.distributed import shard_sizes
 
         X_d, y_d, n_d = (X, y, num_examples) if uneven is None else (X_uneven, y_uneven, uneven)
         shards = "/".join(map(str, shard_sizes(min(B, n_d), world_size)))  # of the batch actually drawn

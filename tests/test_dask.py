@@ -87,7 +87,8 @@ def test_worker_processes_import_the_per_chunk_functions():
 def test_dask_arrays_with_query_planning_fit_predict_and_score():
     """dask's array query planning (array-expr) is chosen when dask.array is first imported: a fresh process."""
     script = (
-        "import dask.array as da, numpy as np; from compare import compare; from impls import NumpyClosedFormRegressor\n"
+        "import dask.array as da, numpy as np\n"
+        "from compare import compare; from impls import NumpyClosedFormRegressor\n"
         "assert 'array_expr' in type(da.ones(2)).__module__\n"
         "rng = np.random.default_rng(0); X = rng.standard_normal((3000, 3)); y = X @ [1.0, 2.0, 3.0] + 1.0\n"
         "X_d, y_d = da.from_array(X, chunks=(700, 3)), da.from_array(y, chunks=700)\n"

@@ -275,8 +275,8 @@ def test_the_tour_runs_from_top_to_bottom():
     jupytext = pytest.importorskip("jupytext")
     nbclient = pytest.importorskip("nbclient")
     notebook = jupytext.read(os.path.join(ROOT, "docs", "tour.md"))
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": os.path.join(ROOT, "docs")}})  # fmt: skip
+    where = {"metadata": {"path": os.path.join(ROOT, "docs")}}
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", resources=where)
     client.execute()  # raises CellExecutionError, naming the cell, if any cell raises
     assert any(
         output.get("output_type") == "display_data" for cell in notebook.cells for output in cell.get("outputs", [])
