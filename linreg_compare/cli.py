@@ -257,7 +257,7 @@ def run_report(args, compare):
 
 def run_study(args):
     """The study the subcommand asks for."""
-    from linreg_compare import study
+    from linreg_compare import study, sweeps
 
     if args.command == "equivalences":
         Settings(
@@ -287,10 +287,10 @@ def run_study(args):
         stepping = names_that(has_learning_rate)
         if args.impl is not None and args.impl not in stepping:
             raise UsageError(f"--impl of the lr-batch sweep must be one of {', '.join(stepping)}; got {args.impl!r}")
-        return study.sweep_lr_batch(impl=args.impl or stepping[0], seed=args.seed)
+        return sweeps.sweep_lr_batch(impl=args.impl, seed=args.seed)
     if args.kind == "data-size":
-        return study.sweep_data_size(seeds=tuple(range(args.seed, args.seed + 5)))
-    return study.sweep_init(seed=args.seed)
+        return sweeps.sweep_data_size(seeds=tuple(range(args.seed, args.seed + 5)))
+    return sweeps.sweep_init(seed=args.seed)
 
 
 def run(args, compare) -> int:

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from impls import NAMES, NOTEBOOK_B, NOTEBOOK_W, DivergenceWarning, implementation, synthetic_data
+from impls import NOTEBOOK_B, NOTEBOOK_W, DivergenceWarning, implementation, synthetic_data
 from impls._dask import is_dask
 from impls._moments import BLOCK_ROWS, block_moments
-from linreg_compare.fit import build
 from linreg_compare.render import cell, render
 
 EXACT_TOLERANCE = 1e-5  # float32 arithmetic: agreement at every step within this is "exact"
@@ -125,11 +124,6 @@ def _trajectory_on_ranks(name, X, y, world_size, *, lr, batch_size, num_epochs, 
             world_size,
         )
     return np.column_stack([fit["coef_path"], fit["intercept_path"]]), (fit["n_iter"] if fit["diverged"] else None)
-
-
-def _taking(parameter: str) -> list[str]:
-    """The implementations that take ``parameter`` (the torch ones take ``init_std``)."""
-    return [name for name in NAMES if parameter in implementation(name)().get_params()]
 
 
 def equivalences(
@@ -281,101 +275,4 @@ def equivalences(
 def _describe(name, params):
     return name + "".join(
         f", {key}={value:g}" if isinstance(value, float) else f", {key}={value}" for key, value in params.items()
-    )
-
-
-def sweep_lr_batch(
-    *,
-    impl="torch-concise",
-    lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
-    batch_sizes=(1, 10, 100, 1000),
-    num_examples=1000,
-    num_epochs=3,
-    seed=0,
-) -> Study:
-    """Final training MSE for each learning rate and batch size; a diverged cell is marked, not raised."""
-    X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, num_examples, random_state=seed)
-    rows = []
-    for batch_size in batch_sizes:
-        for lr in lrs:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DivergenceWarning)
-                est = implementation(impl)(lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed)
-                est.fit(X, y)
-            rows.append(
-                {
-                    "batch_size": batch_size,
-                    "lr": lr,
-                    "steps": est.n_steps_,  # per sample for sklearn-sgd
-                    "final_train_mse": None if est.diverged_ else path_mse(X, y, [[*est.coef_, est.intercept_]])[0],
-                    "status": f"diverged after epoch {est.n_iter_}" if est.diverged_ else "ok",
-                }
-            )
-    config = {"impl": impl, "num_examples": num_examples, "num_epochs": num_epochs, "seed": seed}
-    return Study("sweep lr-batch", config, rows, plot={"lrs": list(lrs), "batch_sizes": list(batch_sizes)})
-
-
-def sweep_data_size(
-    *,
-    sizes=(5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
-    seeds=(0, 1, 2, 3, 4),
-    noise=0.01,
-    num_epochs=3,
-    batch_size=10,
-    lr=0.03,
-) -> Study:
-    """‖ŵ − w‖ against n for every implementation (mean over seeds), beside least squares' σ·sqrt((d+1)/n)."""
-    true_w, true_b = np.array(NOTEBOOK_W), NOTEBOOK_B
-    settings = {"lr": lr, "batch_size": batch_size, "num_epochs": num_epochs}
-    rows = []
-    for num_examples in sizes:
-        row = {"num_examples": num_examples, "theory_lstsq": noise * math.sqrt((len(true_w) + 1) / num_examples)}
-        for name in NAMES:
-            errors = []
-            for seed in seeds:
-                X, y = synthetic_data(true_w, true_b, num_examples, noise=noise, random_state=seed)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DivergenceWarning)
-                    est = build(name, **settings, random_state=seed).fit(X, y)
-                errors.append(np.linalg.norm(np.append(est.coef_ - true_w, est.intercept_ - true_b)))
-            row[name] = float(np.mean(errors))
-        rows.append(row)
-    config = {"seeds": list(seeds), "noise": noise, "num_epochs": num_epochs, "batch_size": batch_size, "lr": lr}
-    return Study("sweep data-size", config, rows, plot={"names": list(NAMES)})
-
-
-def sweep_init(
-    *, init_stds=(0.0, 0.01, 1.0, 10.0), num_examples=1000, num_epochs=3, lr=0.03, batch_size=10, seed=0
-) -> Study:
-    """Zeros versus the notebook's N(0, 0.01²) versus large variances, for the two torch implementations at the
-    book's lr for each (the same 0.03, so torch-scratch, with its ½, takes half-size steps)."""
-    X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, num_examples, random_state=seed)
-    rows, curves = [], {}
-    for name in _taking("init_std"):
-        for init_std in init_stds:
-            path, diverged = trajectory(
-                name, X, y, lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed, init_std=init_std
-            )
-            losses = path_mse(X, y, path)
-            per_epoch = losses[:: math.ceil(num_examples / batch_size)]
-            rows.append(
-                {
-                    "impl": name,
-                    "lr": lr,
-                    "init_std": init_std,
-                    "initial_train_mse": float(losses[0]),
-                    **{
-                        f"epoch_{k}_train_mse": None if diverged else float(v)
-                        for k, v in enumerate(per_epoch[1:], start=1)
-                    },
-                    "final_param_error": None
-                    if diverged
-                    else float(np.linalg.norm(path[-1] - [*NOTEBOOK_W, NOTEBOOK_B])),
-                    "status": f"diverged after epoch {diverged}" if diverged else "ok",
-                }
-            )
-            curves[(name, init_std)] = losses
-    config = {"num_examples": num_examples, "num_epochs": num_epochs, "lr": lr, "batch_size": batch_size, "seed": seed}
-    return Study(
-        "sweep init", config, rows, plot={"curves": curves, "steps_per_epoch": math.ceil(num_examples / batch_size)}
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from compare import main
-from linreg_compare import study
+from linreg_compare import study, sweeps
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_path_mse_matches_a_direct_computation():
 
 
 def test_lr_batch_sweep_marks_divergence_instead_of_crashing():
-    sweep = study.sweep_lr_batch(lrs=(0.03, 5.0), batch_sizes=(10, 100))
+    sweep = sweeps.sweep_lr_batch(lrs=(0.03, 5.0), batch_sizes=(10, 100))
     cells = {(row["batch_size"], row["lr"]): row for row in sweep.records}
     assert cells[(10, 0.03)]["status"] == "ok" and cells[(10, 0.03)]["final_train_mse"] < 2e-4
     assert cells[(10, 5.0)]["status"].startswith("diverged") and cells[(10, 5.0)]["final_train_mse"] is None
@@ -60,7 +60,7 @@ def test_lr_batch_sweep_marks_divergence_instead_of_crashing():
 
 
 def test_data_size_sweep_closed_form_follows_the_theory():
-    sweep = study.sweep_data_size(sizes=(20, 2000), seeds=(0, 1, 2, 3, 4, 5, 6, 7))
+    sweep = sweeps.sweep_data_size(sizes=(20, 2000), seeds=(0, 1, 2, 3, 4, 5, 6, 7))
     small, large = sweep.records
     for row in (small, large):
         assert 0.3 * row["theory_lstsq"] < row["numpy-closed-form"] < 3 * row["theory_lstsq"]
@@ -68,7 +68,7 @@ def test_data_size_sweep_closed_form_follows_the_theory():
 
 
 def test_init_sweep_converges_from_every_start():
-    sweep = study.sweep_init(init_stds=(0.0, 10.0))
+    sweep = sweeps.sweep_init(init_stds=(0.0, 10.0))
     for row in sweep.records:
         assert row["epoch_3_train_mse"] < 2e-4
     concise = {row["init_std"]: row for row in sweep.records if row["impl"] == "torch-concise"}
@@ -128,14 +128,14 @@ def test_batches_of_one_leave_out_the_uneven_pairs_with_a_note():
 
 
 def test_lr_batch_steps_are_the_steps_each_implementation_takes():
-    sweep = study.sweep_lr_batch(impl="sklearn-sgd", lrs=(0.03,), batch_sizes=(1, 100))
+    sweep = sweeps.sweep_lr_batch(impl="sklearn-sgd", lrs=(0.03,), batch_sizes=(1, 100))
     assert [row["steps"] for row in sweep.records] == [3000, 3000]  # one step per sample, whatever the batch
-    sweep = study.sweep_lr_batch(impl="torch-scratch", lrs=(0.03,), batch_sizes=(1, 100))
+    sweep = sweeps.sweep_lr_batch(impl="torch-scratch", lrs=(0.03,), batch_sizes=(1, 100))
     assert [row["steps"] for row in sweep.records] == [3000, 30]
 
 
 def test_a_loss_that_ends_above_its_start_is_a_divergence_in_the_sweep():
-    cell = study.sweep_lr_batch(lrs=(1.0,), batch_sizes=(100,)).records[0]
+    cell = sweeps.sweep_lr_batch(lrs=(1.0,), batch_sizes=(100,)).records[0]
     assert cell["status"] == "diverged after epoch 3" and cell["final_train_mse"] is None
 
 
