@@ -205,7 +205,7 @@ class TrainingLog:
         else:
             self.kept = self.parameters()
 
-    def fitted(self, estimator) -> None:
+    def finish(self, estimator) -> None:
         final = self.loss_curve[-1] if self.loss_curve else self.initial_loss
         if not self.stopped and self.initial_loss > 0 and final > self.initial_loss:
             self.stopped = True

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 
-def world(estimator) -> tuple[int, int]:
+def rank_and_world_size(estimator) -> tuple[int, int]:
     """(rank, number of ranks) of the default process group when ``estimator.distributed``, else (0, 1)."""
     if not estimator.distributed:
         return 0, 1
@@ -64,7 +64,7 @@ def ddp_batch_loss(estimator, net: nn.Module, generator: torch.Generator) -> Cal
     or W (``"sum"``): DDP's average over the ranks is then the gradient of the whole batch's loss,
     however long the shards are.
     """
-    rank, world_size = world(estimator)
+    rank, world_size = rank_and_world_size(estimator)
     follow_rank_0(generator, net.parameters())
     ddp = nn.parallel.DistributedDataParallel(net)
     shard_loss = nn.MSELoss(reduction="sum")
@@ -86,7 +86,7 @@ def all_reduce_batch_loss(
     shards' gradients is the gradient summed over the whole batch, and the step that divides it by the
     batch's length is the step of one process.
     """
-    rank, world_size = world(estimator)
+    rank, world_size = rank_and_world_size(estimator)
     follow_rank_0(generator, parameters)
     for parameter in parameters:
         parameter.register_post_accumulate_grad_hook(sum_over_ranks)

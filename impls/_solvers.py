@@ -17,7 +17,7 @@ EPS = _refinement.EPS
 # Large well-conditioned data skip the residual pass: below this condition number the normal equations
 # are already accurate to about eps·cond, and where Σ(y − ȳ)² is not much above the RSS (eps·TSS ≤ 1e-12·RSS,
 # so that R² < 1 − 2e-4) the RSS from the sufficient statistics loses at most 1e-12 of itself to cancellation.
-REFINE_CONDITION = 10.0
+SKIP_REFINEMENT_BELOW_CONDITION = 10.0
 # Up to this many numbers in X, the normal equations' answer is refined until it converges, with residuals
 # in double-double (about 25 float64 operations per number and step, in cache-sized blocks); beyond, by at
 # most one step in float64, one pass at the speed of a matrix-vector product. (A QR, which copies X and
@@ -35,7 +35,7 @@ class Solution:
     intercept: float
     solver: str
     rank: int
-    factor: np.ndarray
+    covariance_factor: np.ndarray  # F with (X̃ᵀX̃)⁻¹ = FFᵀ (a pseudo-inverse when rank-deficient)
     rss: float
     refinements: int = 0
 
@@ -96,14 +96,15 @@ class Passes:
 
             theta, refinements, rss = _refinement.refine(step, np.append(intercept, coef), coordinates)
             coef, intercept = theta[0][1:], theta[0][0]
-        elif system.condition() > REFINE_CONDITION or EPS * system.tss > 1e-12 * rss:
-            # One step: the correction solves the same system with X̃ᵀr = (X − x_shift)ᵀr − x_rest·Σr on the right.
-            offset = system.y_rest - system.x_rest @ coef  # the intercept in the shifted frame
+        elif system.condition() > SKIP_REFINEMENT_BELOW_CONDITION or EPS * system.tss > 1e-12 * rss:
+            # One step: the correction solves the same system with, on the right,
+            # X̃ᵀr = (X − x_shift)ᵀr − x_mean_after_shift·Σr.
+            offset = system.y_mean_after_shift - system.x_mean_after_shift @ coef  # the intercept in the shifted frame
             rss, sum_r, xtr = self.plain(coef, offset)
-            delta_w = system.solve(xtr - system.x_rest * sum_r)
+            delta_w = system.solve(xtr - system.x_mean_after_shift * sum_r)
             # w + δw is kept in extended precision until b is formed: x̄ᵀ(w − round(w)) can be large.
             coef = coef.astype(np.longdouble) + delta_w
-            offset, refinements = offset + (sum_r / system.n - system.x_rest @ delta_w), 1
+            offset, refinements = offset + (sum_r / system.n - system.x_mean_after_shift @ delta_w), 1
             coef, intercept = np.asarray(coef, dtype=np.float64), system.intercept(coef, offset)
         return Solution(coef, intercept, "normal-equations", system.d, system.inverse_factor(), rss, refinements)
 
@@ -207,7 +208,8 @@ class RowBlocks(Passes):
 
 def sufficient_rss(system, coef) -> float:
     """Σ(y − ȳ − x̃ᵀw)² = Σỹ² − 2wᵀX̃ᵀỹ + wᵀX̃ᵀX̃w, from the moments alone: it loses about eps·Σỹ²/RSS of itself to
-    cancellation, nothing where the fit is poor (``REFINE_CONDITION``), many digits where R² is close to 1."""
+    cancellation: nothing where the fit is poor (``SKIP_REFINEMENT_BELOW_CONDITION``), many digits where R² is
+    close to 1."""
     return float(system.tss - 2 * coef @ system.xty + coef @ system.gram @ coef)
 
 

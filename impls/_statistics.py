@@ -18,8 +18,10 @@ class Statistics(NamedTuple):
     rsquared: float
 
 
-def ols_statistics(rss: float, rank: int, factor: np.ndarray, n: int, x_mean: np.ndarray, tss: float) -> Statistics:
-    """σ², the standard errors and R² of a fit whose residual sum of squares is ``rss`` (F = ``factor``)."""
+def ols_statistics(
+    rss: float, rank: int, covariance_factor: np.ndarray, n: int, x_mean: np.ndarray, tss: float
+) -> Statistics:
+    """σ², the standard errors and R² of a fit whose residual sum of squares is ``rss`` (F = ``covariance_factor``)."""
     dof = n - rank - 1
     if dof > 0:
         sigma2 = max(rss, 0.0) / dof
@@ -33,6 +35,6 @@ def ols_statistics(rss: float, rank: int, factor: np.ndarray, n: int, x_mean: np
         sigma2 = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         rsquared = float(1.0 - rss / tss) if tss > 0 else np.nan
-    coef_stderr = np.sqrt(sigma2 * np.sum(factor**2, axis=1))
-    intercept_stderr = float(np.sqrt(sigma2 * (1.0 / n + np.sum((x_mean @ factor) ** 2))))
+    coef_stderr = np.sqrt(sigma2 * np.sum(covariance_factor**2, axis=1))
+    intercept_stderr = float(np.sqrt(sigma2 * (1.0 / n + np.sum((x_mean @ covariance_factor) ** 2))))
     return Statistics(float(sigma2), coef_stderr, intercept_stderr, rsquared)

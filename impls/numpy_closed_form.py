@@ -141,7 +141,9 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
     def _set_solution(self, solution: Solution, system: _CentredSystem) -> None:
         """The solution and its statistics, assigned together at the end of a fit."""
         n = int(system.n)
-        statistics = ols_statistics(solution.rss, solution.rank, solution.factor, n, system.x_mean, system.tss)
+        statistics = ols_statistics(
+            solution.rss, solution.rank, solution.covariance_factor, n, system.x_mean, system.tss
+        )
         self.coef_, self.intercept_ = np.asarray(solution.coef, dtype=np.float64), float(solution.intercept)
         self.sigma2_, self.coef_stderr_, self.intercept_stderr_, self.rsquared_ = statistics
         self.rank_, self.n_samples_fit_ = int(solution.rank), n
@@ -153,7 +155,8 @@ class _CentredSystem:
 
     The data enter shifted, X − x_shift and y − y_shift, which float64 subtracts exactly where the
     shift is close to the values (Sterbenz's lemma); residuals are computed in that frame too, where
-    the intercept is ``offset = y_rest − x_restᵀw``, so that large means never enter a sum of products.
+    the intercept is ``offset = y_mean_after_shift − x_mean_after_shiftᵀw``, so that large means never
+    enter a sum of products.
     """
 
     def __init__(self, moments: np.ndarray, x_shift, y_shift: float):
@@ -161,11 +164,11 @@ class _CentredSystem:
         self.n = n = moments[d, d]
         self.x_shift, self.y_shift = np.zeros(d) if x_shift is None else x_shift, y_shift
         # Centre exactly: subtract the means that remain after the shifts.
-        self.x_rest, self.y_rest = moments[:d, d] / n, moments[d, d + 1] / n
-        self.gram = moments[:d, :d] - n * np.outer(self.x_rest, self.x_rest)
-        self.xty = moments[:d, d + 1] - n * self.x_rest * self.y_rest
-        self.tss = moments[d + 1, d + 1] - n * self.y_rest**2  # Σ(y − ȳ)²
-        self.x_mean, self.y_mean = self.x_shift + self.x_rest, self.y_shift + self.y_rest
+        self.x_mean_after_shift, self.y_mean_after_shift = moments[:d, d] / n, moments[d, d + 1] / n
+        self.gram = moments[:d, :d] - n * np.outer(self.x_mean_after_shift, self.x_mean_after_shift)
+        self.xty = moments[:d, d + 1] - n * self.x_mean_after_shift * self.y_mean_after_shift
+        self.tss = moments[d + 1, d + 1] - n * self.y_mean_after_shift**2  # Σ(y − ȳ)²
+        self.x_mean, self.y_mean = self.x_shift + self.x_mean_after_shift, self.y_shift + self.y_mean_after_shift
         self._cholesky = None
 
     def condition(self) -> float:
@@ -184,7 +187,7 @@ class _CentredSystem:
 
     def intercept(self, coef, offset: float | None = None) -> float:
         """b = ȳ − x̄ᵀw, as y_shift + offset − x_shiftᵀw in extended precision (the shifts can be large)."""
-        offset = self.y_rest - self.x_rest @ coef if offset is None else offset
+        offset = self.y_mean_after_shift - self.x_mean_after_shift @ coef if offset is None else offset
         ext = np.longdouble
         return float(ext(self.y_shift) + ext(offset) - self.x_shift.astype(ext) @ np.asarray(coef, dtype=ext))
 

@@ -140,5 +140,5 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
             if log.stopped:
                 break
             log.step()  # the per-sample steps happen inside scikit-learn's compiled loop: record epoch ends
-        log.fitted(self)
+        log.finish(self)
         return self

@@ -176,5 +176,5 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
                     log.step()
             if log.stopped:
                 break
-        log.fitted(self)
+        log.finish(self)
         return self

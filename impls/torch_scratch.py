@@ -174,5 +174,5 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
                     log.step()
             if log.stopped:
                 break
-        log.fitted(self)
+        log.finish(self)
         return self

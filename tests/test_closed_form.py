@@ -242,7 +242,9 @@ def test_steps_of_refinement_are_reported(monkeypatch):
     assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 2  # a correction, then one that changes nothing
     assert NumpyClosedFormRegressor().fit(*_design(rank_deficient=True)).n_refinements_ == 0  # minimum norm
     assert NumpyClosedFormRegressor().fit_blocks([(X, y)]).n_refinements_ == 0
-    monkeypatch.setattr(_solvers, "EXTENDED_LIMIT", 0)  # large data: none where cond ≤ REFINE_CONDITION ...
+    monkeypatch.setattr(
+        _solvers, "EXTENDED_LIMIT", 0
+    )  # large data: none where cond ≤ SKIP_REFINEMENT_BELOW_CONDITION ...
     assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 0
-    monkeypatch.setattr(_solvers, "REFINE_CONDITION", 0.0)  # ... else one step in float64
+    monkeypatch.setattr(_solvers, "SKIP_REFINEMENT_BELOW_CONDITION", 0.0)  # ... else one step in float64
     assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 1
