@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -130,6 +130,11 @@ class Settings:
             "device": self.device,
             "dtype": self.dtype,
         }
+
+
+def settings_of(args) -> dict:
+    """The fields of ``Settings`` that the parsed flags ``args`` have, by name (the others keep their defaults)."""
+    return {field.name: getattr(args, field.name) for field in fields(Settings) if hasattr(args, field.name)}
 
 
 def check_device_available(device: str, names) -> None:

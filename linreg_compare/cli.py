@@ -13,7 +13,7 @@ import sys
 
 import impls
 from linreg_compare.capabilities import has_learning_rate, names_that, trains_data_parallel
-from linreg_compare.checks import DataError, Settings, UsageError, check_memory
+from linreg_compare.checks import DataError, Settings, UsageError, check_memory, settings_of
 from linreg_compare.cluster import TIMEOUT, check_scheduler, dask_scheduler
 from linreg_compare.files import check_not_input, check_output, staged_outputs, write_text, write_utf8
 from linreg_compare.read import diagnose_files, many_files
@@ -198,20 +198,7 @@ def run_report(args, compare):
         raise UsageError(f"--timeout must be a number of seconds > 0; got {args.timeout!r}")
     if args.scheduler is not None:
         check_scheduler(args.scheduler)
-    settings = dict(
-        num_examples=args.num_examples,
-        noise=args.noise,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        num_epochs=args.num_epochs,
-        seed=args.seed,
-        repeats=args.repeats,
-        max_seconds=args.max_seconds,
-        device=args.device,
-        dtype=args.dtype,
-        record_paths=args.plot is not None,
-        progress=True,
-    )
+    settings = {**settings_of(args), "record_paths": args.plot is not None, "progress": True}
     features = None if args.features is None else [name.strip() for name in args.features.split(",")]
     if dask:
         from linreg_compare.read import read_dask
@@ -229,7 +216,6 @@ def run_report(args, compare):
                     true_b=args.true_b,
                     data_name=name,
                     feature_names=names,
-                    sample=args.sample,
                     **settings,
                 )
             except (ValueError, TypeError) as exc:

@@ -87,21 +87,12 @@ def parser() -> argparse.ArgumentParser:
 def checked_args(argv):
     """The flags, with the checks that need no data: ``--data`` with ``--target``, and ``--output`` checked as
     compare.py checks it (a regular file we can replace, never an input)."""
-    from linreg_compare.checks import Settings, check_device_available, check_memory, check_truth
+    from linreg_compare.checks import Settings, check_device_available, check_memory, check_truth, settings_of
 
     args = parser().parse_args(argv)
     if (args.data is None) != (args.target is None):
         parser().error("--data and --target go together")
-    Settings(
-        num_examples=args.num_examples,
-        noise=args.noise,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        num_epochs=args.num_epochs,
-        seed=args.seed,
-        device=args.device,
-        dtype=args.dtype,
-    )
+    Settings(**settings_of(args))
     check_device_available(args.device, [args.impl])
     if not 0 < args.timeout < math.inf:
         raise UsageError(f"--timeout must be a number of seconds > 0; got {args.timeout!r}")
