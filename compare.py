@@ -19,7 +19,7 @@ import sys
 
 import impls
 from impls import NOTEBOOK_B, NOTEBOOK_W, synthetic_data
-from impls._dask import is_dask
+from impls._collections import is_dask
 from linreg_compare import cli
 from linreg_compare.capabilities import fits_dask_in_place
 from linreg_compare.checks import (

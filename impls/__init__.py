@@ -1,14 +1,12 @@
 """One linear regression, fitted four ways behind scikit-learn's estimator interface.
 
-``IMPLEMENTATIONS`` maps each implementation's name to its class. Importing torch takes about two
-seconds, so the two torch classes (and with them ``IMPLEMENTATIONS``) are imported on first use:
-``import impls`` and the numpy and scikit-learn paths never pay for torch.
+``IMPLEMENTATIONS`` maps each implementation's name to its class. Importing torch takes seconds and
+scikit-learn more than one, so every estimator class (and with them ``IMPLEMENTATIONS``) is imported on
+first use: ``import impls`` costs only numpy, and the numpy and scikit-learn paths never pay for torch.
 """
 
-from impls._base import DivergenceWarning
+from impls._warnings import DivergenceWarning
 from impls.data import NOTEBOOK_B, NOTEBOOK_W, synthetic_data
-from impls.numpy_closed_form import NumpyClosedFormRegressor
-from impls.sklearn_sgd import SklearnSGDRegressor
 
 NAMES = ("torch-concise", "torch-scratch", "numpy-closed-form", "sklearn-sgd")
 
@@ -38,17 +36,27 @@ def implementation(name: str) -> type:
 
         return TorchScratchRegressor
     if name == "numpy-closed-form":
+        from impls.numpy_closed_form import NumpyClosedFormRegressor
+
         return NumpyClosedFormRegressor
     if name == "sklearn-sgd":
+        from impls.sklearn_sgd import SklearnSGDRegressor
+
         return SklearnSGDRegressor
     raise ValueError(f"The implementation must be one of {', '.join(NAMES)}. Got {name!r} instead.")
+
+
+CLASSES = {
+    "TorchConciseRegressor": "torch-concise",
+    "TorchScratchRegressor": "torch-scratch",
+    "NumpyClosedFormRegressor": "numpy-closed-form",
+    "SklearnSGDRegressor": "sklearn-sgd",
+}
 
 
 def __getattr__(attribute: str):
     if attribute == "IMPLEMENTATIONS":
         return {name: implementation(name) for name in NAMES}
-    if attribute == "TorchConciseRegressor":
-        return implementation("torch-concise")
-    if attribute == "TorchScratchRegressor":
-        return implementation("torch-scratch")
+    if attribute in CLASSES:
+        return implementation(CLASSES[attribute])
     raise AttributeError(f"module 'impls' has no attribute {attribute!r}")

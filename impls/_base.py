@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from impls._warnings import DivergenceWarning
+
 # scikit-learn's own parameter rules, so that a bad value raises its InvalidParameterError (a ValueError)
 # with its wording:
 # "The 'lr' parameter of TorchConciseRegressor must be a float in the range (0.0, inf). Got -1 instead."
@@ -85,10 +87,6 @@ def validate_training_data(estimator, X, y, **kwargs):
     if np.asarray(y).dtype.kind in "US":
         y = np.asarray(y).astype(np.float64)
     return validate_data(estimator, X, y, y_numeric=True, **kwargs)
-
-
-class DivergenceWarning(UserWarning):
-    """Training was stopped because the loss became non-finite or grew far past where it started."""
 
 
 class LinearPredictorMixin:

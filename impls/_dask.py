@@ -9,13 +9,13 @@ worker processes can import them. dask itself is imported only when the data alr
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 import scipy.linalg
 from sklearn.utils import InputTags
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
+from impls._collections import is_dask  # noqa: F401 - asked here by the estimator
 from impls._moments import block_moments
 from impls._refinement import (
     EPS,
@@ -43,12 +43,6 @@ def dask_input_tags(tags):
     """``tags`` (an estimator's scikit-learn Tags) saying that it fits dask collections without gathering them."""
     tags.input_tags = DaskInputTags(**dataclasses.asdict(tags.input_tags), dask=True)
     return tags
-
-
-def is_dask(*collections) -> bool:
-    """Whether any argument is a dask collection; dask is imported only if the caller has imported it."""
-    dask = sys.modules.get("dask")
-    return dask is not None and any(dask.is_dask_collection(c) for c in collections)
 
 
 def as_arrays(X, y):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impls._dask import is_dask, predict
+from impls._collections import is_dask
 from linreg_compare.checks import DataError
 
 
@@ -52,6 +52,8 @@ def mse(X, y, coef, intercept) -> float:
     (over dask's chunks, one pass where the data live, for dask arrays)."""
     coef, total = np.asarray(coef, dtype=np.float64), 0.0
     if is_dask(X):
+        from impls._dask import predict
+
         return float(((predict(X, coef, intercept) - y) ** 2).mean().compute())
     with np.errstate(all="ignore"):
         for start in range(0, len(X), SCORE_ROWS):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from impls import NOTEBOOK_B, NOTEBOOK_W, DivergenceWarning, implementation, synthetic_data
-from impls._dask import is_dask
+from impls._collections import is_dask
 from impls._moments import BLOCK_ROWS, block_moments
 from linreg_compare.render import cell, render
 

@@ -437,3 +437,19 @@ def test_a_plot_that_takes_long_says_so_on_stderr_first(tmp_path, capsys, monkey
     assert main(["--impl", "numpy-closed-form", "--repeats", "1", "--plot", str(png)]) == 0
     assert f"compare.py: drawing {png}: the loss over a grid of 3-parameter models" in capsys.readouterr().err
     assert png.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_help_and_import_pay_for_no_heavy_library():
+    """`compare.py --help` needs only names and defaults; `import compare` imports no model library either."""
+    code = (
+        "import sys; sys.argv = ['compare.py', '--help']; import compare\n"
+        "heavy = ('torch', 'sklearn', 'matplotlib', 'dask', 'scipy', 'pandas', 'pyarrow')\n"
+        "print(*[name for name in heavy if name in sys.modules])\n"
+        "try:\n    compare.main()\nexcept SystemExit:\n    pass\n"
+        "print(*[name for name in heavy if name in sys.modules], file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    after_import, after_help = done.stdout.splitlines()[0], done.stderr.strip()
+    assert after_import == "" and after_help == "", (after_import, after_help)
+    assert "usage: compare.py" in done.stdout
