@@ -15,7 +15,6 @@ import scipy.linalg
 from sklearn.utils import InputTags
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
-from impls._collections import is_dask  # noqa: F401 - asked here by the estimator
 from impls._moments import block_moments
 from impls._refinement import (
     EPS,

@@ -13,6 +13,7 @@ from sklearn.utils.validation import assert_all_finite, check_X_y
 
 from impls import _dask
 from impls._base import LinearPredictorMixin, fit_atomically, validate_training_data
+from impls._collections import is_dask
 from impls._moments import BLOCK_ROWS, block_moments, shifts
 from impls._solvers import ReadOnce, RowBlocks, Solution
 from impls._statistics import ols_statistics
@@ -84,7 +85,7 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
 
     @fit_atomically
     def fit(self, X, y):
-        if _dask.is_dask(X, y):  # one task per chunk, where the data live: X is never gathered
+        if is_dask(X, y):  # one task per chunk, where the data live: X is never gathered
             X, y = _dask.validate_data(self, X, y)
             x_shift, y_shift = shifts(*_dask.first_block(X, y))
             moments, data = _dask.moments(X, y, x_shift, y_shift), _dask.Chunks
@@ -136,7 +137,7 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
 
     def predict(self, X):
         """X @ coef_ + intercept_; lazily, as a dask array, when X is a dask array or DataFrame."""
-        return _dask.fitted_predict(self, X) if _dask.is_dask(X) else super().predict(X)
+        return _dask.fitted_predict(self, X) if is_dask(X) else super().predict(X)
 
     def _set_solution(self, solution: Solution, system: _CentredSystem) -> None:
         """The solution and its statistics, assigned together at the end of a fit."""

@@ -19,6 +19,8 @@ from linreg_compare.files import check_not_input, check_output, staged_outputs, 
 from linreg_compare.read import diagnose_files, many_files
 from linreg_compare.render import FORMATS
 
+DEFAULT = Settings()  # every flag's default, defined once, in Settings
+
 LONG_PLOT_FEATURES = 1000  # from this many features, drawing the loss contours takes seconds: say so first
 
 
@@ -40,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_output_flags(parser, what="the report") -> None:
     add = parser.add_argument
-    add("--seed", type=int, default=0, help="seeds the data, the initial weights and the minibatch order")
+    add("--seed", type=int, default=DEFAULT.seed, help="seeds the data, the initial weights and the minibatch order")
     add("--format", default="table", choices=FORMATS, help="output format")
     add("--output", metavar="PATH", help=f"write {what} to PATH (whole or not at all) instead of standard output")
     add("--debug", action="store_true", help="show the traceback of an error instead of one line")
@@ -63,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"implementation to run, repeatable: {', '.join(impls.NAMES)} (default: all)",
     )
-    add("--num-examples", type=int, default=1000, help="training examples drawn from the generator")
+    add("--num-examples", type=int, default=DEFAULT.num_examples, help="training examples drawn from the generator")
     add(
         "--true-w",
         type=float,
@@ -72,21 +74,36 @@ def parser() -> argparse.ArgumentParser:
         help=f"true weights, one per feature (default: {' '.join(map(str, impls.NOTEBOOK_W))}; none for --data)",
     )
     add("--true-b", type=float, help=f"true bias (default: {impls.NOTEBOOK_B}; none for --data)")
-    add("--noise", type=float, default=0.01, help="standard deviation of the Gaussian noise added to y")
-    add("--batch-size", type=int, default=10, help="minibatch size of the iterative implementations")
-    add("--lr", type=float, default=0.03, help="learning rate (the notebook's convention: MSE averaged over the batch)")
-    add("--num-epochs", type=int, default=3, help="passes over the data of the iterative implementations")
-    add("--repeats", type=int, default=5, help="timed fits per implementation at most, after one untimed warm-up")
+    add("--noise", type=float, default=DEFAULT.noise, help="standard deviation of the Gaussian noise added to y")
+    add("--batch-size", type=int, default=DEFAULT.batch_size, help="minibatch size of the iterative implementations")
+    add(
+        "--lr",
+        type=float,
+        default=DEFAULT.lr,
+        help="learning rate (the notebook's convention: MSE averaged over the batch)",
+    )
+    add(
+        "--num-epochs",
+        type=int,
+        default=DEFAULT.num_epochs,
+        help="passes over the data of the iterative implementations",
+    )
+    add(
+        "--repeats",
+        type=int,
+        default=DEFAULT.repeats,
+        help="timed fits per implementation at most, after one untimed warm-up",
+    )
     add(
         "--max-seconds",
         type=float,
-        default=10.0,
+        default=DEFAULT.max_seconds,
         help="stop timing an implementation once this many seconds are spent on it (at least one timed fit)",
     )
     add("--device", default="cpu", help="torch device of the torch implementations (cpu, cuda)")
     add(
         "--dtype",
-        default="float32",
+        default=DEFAULT.dtype,
         choices=["float32", "float64"],
         help="dtype of the synthetic data and of torch's arithmetic",
     )
@@ -140,10 +157,15 @@ def parser() -> argparse.ArgumentParser:
         "every step: mean vs sum loss, the ½ of the squared loss, DataLoader vs own batching, uneven batches.",
     )
     add = equivalences.add_argument
-    add("--num-examples", type=int, default=1000, help="examples; the uneven pairs use this plus half a batch")
-    add("--batch-size", type=int, default=10, help="minibatch size B")
-    add("--lr", type=float, default=0.03, help="the notebook's learning rate a (MSE averaged over the batch)")
-    add("--num-epochs", type=int, default=3, help="passes over the data")
+    add(
+        "--num-examples",
+        type=int,
+        default=DEFAULT.num_examples,
+        help="examples; the uneven pairs use this plus half a batch",
+    )
+    add("--batch-size", type=int, default=DEFAULT.batch_size, help="minibatch size B")
+    add("--lr", type=float, default=DEFAULT.lr, help="the notebook's learning rate a (MSE averaged over the batch)")
+    add("--num-epochs", type=int, default=DEFAULT.num_epochs, help="passes over the data")
     add(
         "--distributed",
         type=int,

@@ -29,9 +29,10 @@ import time
 
 from impls import NOTEBOOK_B, NOTEBOOK_W
 from linreg_compare.capabilities import names_that, trains_data_parallel
-from linreg_compare.checks import UsageError
+from linreg_compare.checks import Settings, UsageError
 from linreg_compare.files import check_not_input, check_output
 
+DEFAULT = Settings()  # the defaults of the settings compare.py shares, defined once
 TIMEOUT = 30.0  # seconds a rank waits for the others (to join, or at a collective) before giving up
 RANK_MEMORY = 400 * 2**20  # bytes a rank takes besides its data: a Python process with torch imported
 
@@ -52,18 +53,25 @@ def parser() -> argparse.ArgumentParser:
     add = top.add_argument
     data_parallel = names_that(trains_data_parallel)
     add("--impl", default=data_parallel[0], choices=data_parallel, help="the implementation to fit")
-    add("--num-examples", type=int, default=1000, help="training examples drawn from the notebook's generator")
+    add(
+        "--num-examples",
+        type=int,
+        default=DEFAULT.num_examples,
+        help="training examples drawn from the notebook's generator",
+    )
     add("--true-w", type=float, nargs="+", default=list(NOTEBOOK_W), metavar="W", help="true weights of the generator")
     add("--true-b", type=float, default=NOTEBOOK_B, help="true bias of the generator")
-    add("--noise", type=float, default=0.01, help="standard deviation of the generator's noise")
+    add("--noise", type=float, default=DEFAULT.noise, help="standard deviation of the generator's noise")
     add("--data", metavar="FILE", help="fit this CSV or Parquet file instead (every rank reads it); needs --target")
     add("--target", metavar="COLUMN", help="the column of --data to predict")
-    add("--batch-size", type=int, default=10, help="the global minibatch, split into one shard per rank")
-    add("--lr", type=float, default=0.03, help="learning rate, as for one process with the same batch")
-    add("--num-epochs", type=int, default=3, help="passes over the data")
+    add(
+        "--batch-size", type=int, default=DEFAULT.batch_size, help="the global minibatch, split into one shard per rank"
+    )
+    add("--lr", type=float, default=DEFAULT.lr, help="learning rate, as for one process with the same batch")
+    add("--num-epochs", type=int, default=DEFAULT.num_epochs, help="passes over the data")
     add("--reduction", default="mean", choices=["mean", "sum"], help="the loss's reduction, where it has one")
-    add("--seed", type=int, default=0, help="seeds the data, the initial weights and the minibatch order")
-    add("--dtype", default="float32", choices=["float32", "float64"], help="torch's arithmetic")
+    add("--seed", type=int, default=DEFAULT.seed, help="seeds the data, the initial weights and the minibatch order")
+    add("--dtype", default=DEFAULT.dtype, choices=["float32", "float64"], help="torch's arithmetic")
     add("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: one GPU per rank, by its local rank")
     add("--warm-up", action="store_true", help="fit once untimed first, so that the time is not of first-call costs")
     add("--record-steps", action="store_true", help="also write the parameters after every step to --output")
@@ -87,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
 def checked_args(argv):
     """The flags, with the checks that need no data: ``--data`` with ``--target``, and ``--output`` checked as
     compare.py checks it (a regular file we can replace, never an input)."""
-    from linreg_compare.checks import Settings, check_device_available, check_memory, check_truth, settings_of
+    from linreg_compare.checks import check_device_available, check_memory, check_truth, settings_of
 
     args = parser().parse_args(argv)
     if (args.data is None) != (args.target is None):
