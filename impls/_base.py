@@ -11,15 +11,16 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from impls._warnings import DivergenceWarning
 
 # scikit-learn's own parameter rules, so that a bad value raises its InvalidParameterError (a ValueError)
 # with its wording:
-# "The 'lr' parameter of TorchConciseRegressor must be a float in the range (0.0, inf). Got -1 instead."
-LR = [Interval(Real, 0, None, closed="neither")]
+# "The 'lr' parameter of TorchConciseRegressor must be a float in the range (0.0, inf) or a str among {'auto'}. ..."
+LR = [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})]  # "auto": impls/_step_size.py
 BATCH_SIZE = [Interval(Integral, 1, None, closed="left")]
 NUM_EPOCHS = [Interval(Integral, 0, None, closed="left")]
 INIT_STD = [Interval(Real, 0, None, closed="left")]
@@ -29,6 +30,9 @@ BOOLEAN = ["boolean"]
 
 # Training stops when the loss over the training set grows past this many times its value at the start.
 DIVERGENCE_FACTOR = 100.0
+# The training MSE of sparse (or weighted) data is summed over blocks of rows of about this many entries of X,
+# so that a sparse X is densified a block of 4 MiB (float32) at a time, however many features it has.
+TRAINING_MSE_BLOCK_ENTRIES = 1 << 20
 
 
 def validate_hyperparameters(estimator) -> None:
@@ -62,19 +66,36 @@ def fit_atomically(fit):
     return wrapper
 
 
-def fit_context(**data_rules):
-    """Decorate ``fit(self, X, y)`` as scikit-learn's ``_fit_context`` does: the hyperparameters and (X, y)
-    are checked before the body runs (X and y by ``validate_training_data`` with ``data_rules``, such as
-    ``dtype``), the body gets the checked arrays, and the whole fit is all or nothing (``fit_atomically``).
+def fit_context(*, partial: bool = False, **data_rules):
+    """Decorate ``fit(self, X, y, sample_weight=None)`` (or ``partial_fit``) as scikit-learn's ``_fit_context``
+    does: the hyperparameters, (X, y) and the weights are checked before the body runs, the body gets the
+    checked arrays, and the whole call is all or nothing (``fit_atomically``).
+
+    X and y are checked by ``validate_training_data`` with ``data_rules`` (such as ``dtype``) and with what the
+    estimator's tags declare: a sparse X is taken as CSR when ``input_tags.sparse``, a 2-D y kept when
+    ``target_tags.multi_output``. The weights, when given, by scikit-learn's ``_check_sample_weight`` (float64,
+    non-negative, not all zero). With ``partial``, a call on an estimator already fitted checks that X has the
+    features it was fitted on, as ``SGDRegressor.partial_fit`` does.
     """
 
     def decorate(fit):
         @functools.wraps(fit)
         @fit_atomically
-        def wrapper(self, X, y):
+        def wrapper(self, X, y, sample_weight=None):
             validate_hyperparameters(self)
-            X, y = validate_training_data(self, X, y, **data_rules)
-            return fit(self, X, y)
+            tags = get_tags(self)
+            X, y = validate_training_data(
+                self,
+                X,
+                y,
+                reset=not (partial and hasattr(self, "coef_")),
+                accept_sparse="csr" if tags.input_tags.sparse else False,
+                multi_output=tags.target_tags.multi_output,
+                **data_rules,
+            )
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+            return fit(self, X, y, sample_weight)
 
         return wrapper
 
@@ -90,12 +111,17 @@ def validate_training_data(estimator, X, y, **kwargs):
 
 
 class LinearPredictorMixin:
-    """``predict`` for every implementation: the fitted line, X @ coef_ + intercept_, in float64."""
+    """``predict`` for every implementation: the fitted line, X @ coef_ᵀ + intercept_, in float64.
+
+    A sparse X is taken when the estimator's tags say so (``input_tags.sparse``): the product is sparse's own.
+    With k targets ``coef_`` is (k, d) and the prediction (n, k), as ``LinearRegression``'s.
+    """
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self.coef_ + self.intercept_
+        accept_sparse = ["csr", "csc"] if get_tags(self).input_tags.sparse else False
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=accept_sparse)
+        return X @ self.coef_.T + self.intercept_
 
 
 def check_device(estimator, device) -> torch.device:  # noqa: F821
@@ -113,6 +139,15 @@ def check_device(estimator, device) -> torch.device:  # noqa: F821
             f"{available}. Got {device!r} instead ({str(exc).splitlines()[0]})."
         ) from None
     return torch_device
+
+
+def check_dense_for_dataloader(estimator, X) -> None:
+    """A DataLoader reads a TensorDataset of dense tensors: with a sparse X, say so in scikit-learn's wording."""
+    if hasattr(X, "toarray"):  # a scipy.sparse matrix or array, recognised without importing scipy
+        raise ValueError(
+            f"The 'use_dataloader' parameter of {type(estimator).__name__} must be False for a sparse X "
+            "(a DataLoader reads dense tensors; the default batches densify one minibatch at a time). Got True instead."
+        )
 
 
 def has_diverged(loss: float, initial_loss: float) -> bool:
@@ -138,33 +173,55 @@ def _as_numpy(parameters) -> np.ndarray:
 class TrainingLog:
     """The bookkeeping of an iterative fit, kept apart from its training step.
 
-    ``parameters()`` returns the current (w, b) as one flat tensor or array. Each epoch runs inside
-    ``with log.epoch():``, which then records the training MSE (of ``training_mse()``, given here or to
-    ``epoch``); ``log.stopped`` says whether training must end. ``step()`` counts a step and, when
-    ``record_steps`` is set, records the parameters after it. The rule of divergence: training has
-    diverged when the loss is not finite, when the arithmetic overflows (``is_overflow``), or when the
-    loss grows past DIVERGENCE_FACTOR times its starting value (then training stops at once and the
-    parameters of the last good epoch are kept), or when after the last epoch the loss is above where it
-    started. Each case gives one DivergenceWarning. ``fitted(estimator)`` sets ``coef_``, ``intercept_``,
-    ``loss_curve_``, ``diverged_``, ``n_iter_``, ``n_steps_`` and, when recording, ``coef_path_`` and
-    ``intercept_path_``, all at once at the end of the fit. ``n_steps_`` is the steps counted, or
-    ``n_iter_ * steps_per_epoch`` when that is given (steps taken inside a library's compiled loop).
+    ``parameters()`` returns the current (w, b) as one flat tensor or array: the weights of ``coef_`` row by
+    row, then the intercepts. Each epoch runs inside ``with log.epoch():``, which then records the training
+    MSE (of ``training_mse()``, given here or to ``epoch``); ``log.stopped`` says whether training must end.
+    ``step()`` counts a step and, when ``record_steps`` is set, records the parameters after it. The rule of
+    divergence: training has diverged when the loss is not finite, when the arithmetic overflows
+    (``is_overflow``), or when the loss grows past DIVERGENCE_FACTOR times its starting value (then training
+    stops at once and the parameters of the last good epoch are kept), or when after the last epoch the loss
+    is above where it started. Each case gives one DivergenceWarning. ``finish(estimator)`` sets ``coef_``,
+    ``intercept_``, ``loss_curve_``, ``diverged_``, ``n_iter_``, ``n_steps_`` and, when recording,
+    ``coef_path_`` and ``intercept_path_``, all at once at the end of the fit. ``n_steps_`` is the steps
+    counted, or the epochs times ``steps_per_epoch`` when that is given (steps taken inside a library's
+    compiled loop). ``num_targets`` is None for a 1-D y (``coef_`` of shape (d,), ``intercept_`` a float),
+    else k (``coef_`` (k, d), ``intercept_`` (k,)).
+
+    With ``resume`` (a ``partial_fit`` after another fit), the log continues the estimator's: the loss it
+    started from is the first call's (kept in ``_initial_loss``), epochs are numbered on from ``n_iter_``, and
+    ``finish`` appends to ``loss_curve_``, the paths, ``n_iter_`` and ``n_steps_``; ``diverged_`` stays True
+    once a call has diverged.
     ``TrainingLog.of_torch_model`` makes the log of a torch model.
     """
 
     def __init__(
-        self, estimator, parameters, initial_loss: float, record_steps: bool, steps_per_epoch=None, training_mse=None
+        self,
+        estimator,
+        parameters,
+        initial_loss: float,
+        record_steps: bool,
+        steps_per_epoch=None,
+        training_mse=None,
+        num_targets=None,
+        resume: bool = False,
     ):
-        self.estimator, self.parameters, self.initial_loss = estimator, parameters, initial_loss
-        self.steps_per_epoch, self.training_mse = steps_per_epoch, training_mse
+        self.estimator, self.parameters, self.resume = estimator, parameters, resume
+        self.initial_loss = estimator._initial_loss if resume else initial_loss
+        self.epochs_before = estimator.n_iter_ if resume else 0
+        self.steps_per_epoch, self.training_mse, self.num_targets = steps_per_epoch, training_mse, num_targets
         self.kept = parameters()
         self.path = [self.kept] if record_steps else None
         self.loss_curve, self.steps, self.stopped = [], 0, False
 
     @classmethod
-    def of_torch_model(cls, estimator, model, parameters, features, labels) -> TrainingLog:
-        """The log of a torch fit: ``parameters`` are the tensors (w, b); the training MSE is that of
-        ``model(features)`` against ``labels``, without the ½ and outside autograd."""
+    def of_torch_model(
+        cls, estimator, model, parameters, features, labels, weights=None, num_targets=None, resume=False
+    ) -> TrainingLog:
+        """The log of a torch fit: ``parameters`` are the tensors (w, b), w of shape (k, d); the training MSE
+        is that of ``model(features)`` against ``labels`` (n, k), without the ½ and outside autograd, averaged
+        over the examples (weighted by ``weights`` (n, 1) when given: Σ wᵢ rᵢ² / Σ wᵢ, the loss a weighted fit
+        minimises) and the k targets. ``features`` is a tensor or ``impls.data.SparseRows``; the MSE of sparse
+        or weighted data is summed over row blocks, that of a dense unweighted tensor is ``mse_loss``'s."""
         import torch
 
         parameters = list(parameters)
@@ -176,7 +233,33 @@ class TrainingLog:
             with torch.no_grad():
                 return torch.nn.functional.mse_loss(model(features), labels).item()
 
-        return cls(estimator, flat_parameters, training_mse(), estimator.record_steps, training_mse=training_mse)
+        total_weight = len(labels) if weights is None else weights.double().sum().item()
+
+        def row_weights(rows):
+            return 1.0 if weights is None else weights[rows]
+
+        block_rows = max(1, TRAINING_MSE_BLOCK_ENTRIES // features.shape[1])
+
+        def blockwise_training_mse():
+            total = 0.0
+            with torch.no_grad():
+                for start in range(0, len(labels), block_rows):
+                    rows = slice(start, start + block_rows)
+                    squared_errors = (model(features[rows]) - labels[rows]) ** 2
+                    total += (squared_errors * row_weights(rows)).sum().item()
+            return total / (labels.shape[1] * total_weight)
+
+        if weights is not None or not isinstance(features, torch.Tensor):
+            training_mse = blockwise_training_mse
+        return cls(
+            estimator,
+            flat_parameters,
+            None if resume else training_mse(),  # a partial_fit goes on from the first call's
+            estimator.record_steps,
+            training_mse=training_mse,
+            num_targets=num_targets,
+            resume=resume,
+        )
 
     def step(self) -> None:
         self.steps += 1
@@ -197,8 +280,8 @@ class TrainingLog:
         if has_diverged(loss, self.initial_loss):
             self.stopped = True
             self._warn(
-                f"after epoch {len(self.loss_curve)}: the training MSE reached {loss:.3g}. Training stopped; "
-                "coef_ and intercept_ hold the parameters of the last epoch before that"
+                f"after epoch {self.epochs_before + len(self.loss_curve)}: the training MSE reached {loss:.3g}. "
+                "Training stopped; coef_ and intercept_ hold the parameters of the last epoch before that"
             )
         else:
             self.kept = self.parameters()
@@ -208,17 +291,34 @@ class TrainingLog:
         if not self.stopped and self.initial_loss > 0 and final > self.initial_loss:
             self.stopped = True
             self._warn(
-                f"after epoch {len(self.loss_curve)}: the training MSE ended at {final:.3g}, above the "
-                f"{self.initial_loss:.3g} it started from"
+                f"after epoch {self.epochs_before + len(self.loss_curve)}: the training MSE ended at {final:.3g}, "
+                f"above the {self.initial_loss:.3g} it started from"
             )
-        kept = _as_numpy(self.kept)
-        estimator.coef_, estimator.intercept_ = kept[:-1], float(kept[-1])
-        estimator.loss_curve_, estimator.diverged_ = self.loss_curve, self.stopped
-        estimator.n_iter_ = len(self.loss_curve)
-        estimator.n_steps_ = self.steps if self.steps_per_epoch is None else estimator.n_iter_ * self.steps_per_epoch
+        resume = self.resume
+        coef, intercept = self._coef_and_intercept(_as_numpy(self.kept))
+        estimator.coef_, estimator.intercept_ = coef, (float(intercept) if self.num_targets is None else intercept)
+        steps = self.steps if self.steps_per_epoch is None else len(self.loss_curve) * self.steps_per_epoch
+        if resume:
+            estimator.loss_curve_ = estimator.loss_curve_ + self.loss_curve
+            estimator.diverged_, estimator.n_steps_ = estimator.diverged_ or self.stopped, estimator.n_steps_ + steps
+        else:
+            estimator.loss_curve_, estimator.diverged_, estimator.n_steps_ = self.loss_curve, self.stopped, steps
+        estimator.n_iter_ = len(estimator.loss_curve_)
+        estimator._initial_loss = self.initial_loss
         if self.path is not None:
             path = np.array([_as_numpy(point) for point in self.path])
-            estimator.coef_path_, estimator.intercept_path_ = path[:, :-1], path[:, -1]
+            coef_path, intercept_path = self._coef_and_intercept(path)
+            if resume and hasattr(estimator, "coef_path_"):  # the first point is where the last call ended
+                coef_path = np.concatenate([estimator.coef_path_, coef_path[1:]])
+                intercept_path = np.concatenate([estimator.intercept_path_, intercept_path[1:]])
+            estimator.coef_path_, estimator.intercept_path_ = coef_path, intercept_path
+
+    def _coef_and_intercept(self, flat: np.ndarray):
+        """(coef, intercept) from flat parameters along the last axis (one point, or a path of them)."""
+        if self.num_targets is None:
+            return flat[..., :-1], flat[..., -1]
+        k = self.num_targets
+        return flat[..., :-k].reshape(*flat.shape[:-1], k, -1), flat[..., -k:]
 
     def _warn(self, what: str) -> None:
         name = type(self.estimator).__name__

@@ -57,12 +57,13 @@ def shard(batch: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
     return batch if world_size == 1 else batch.tensor_split(world_size)[rank]
 
 
-def ddp_batch_loss(estimator, net: nn.Module, generator: torch.Generator) -> Callable:
+def ddp_batch_loss(estimator, net: nn.Module, generator: torch.Generator, weighted: bool = False) -> Callable:
     """The loss of a minibatch for this rank, with ``DistributedDataParallel`` averaging the ranks' gradients.
 
     Each rank's loss is its shard's squared errors summed and weighted by W / |B| (``reduction="mean"``)
     or W (``"sum"``): DDP's average over the ranks is then the gradient of the whole batch's loss,
-    however long the shards are.
+    however long the shards are. With k targets the sum is over them too: each target's own MSE, as on one
+    process. ``weighted``: the batch loss takes the batch's sample weights w, each squared error times w.
     """
     rank, world_size = rank_and_world_size(estimator)
     follow_rank_0(generator, net.parameters())
@@ -73,7 +74,12 @@ def ddp_batch_loss(estimator, net: nn.Module, generator: torch.Generator) -> Cal
         weight = world_size / (len(X) if estimator.reduction == "mean" else 1)
         return shard_loss(ddp(shard(X, rank, world_size)), shard(y, rank, world_size)) * weight
 
-    return batch_loss
+    def weighted_batch_loss(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        weight = world_size / (len(X) if estimator.reduction == "mean" else 1)
+        root = shard(w, rank, world_size).sqrt()
+        return shard_loss(ddp(shard(X, rank, world_size)) * root, shard(y, rank, world_size) * root) * weight
+
+    return weighted_batch_loss if weighted else batch_loss
 
 
 def all_reduce_batch_loss(
@@ -91,8 +97,8 @@ def all_reduce_batch_loss(
     for parameter in parameters:
         parameter.register_post_accumulate_grad_hook(sum_over_ranks)
 
-    def shard_loss(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return batch_loss(shard(X, rank, world_size), shard(y, rank, world_size))
+    def shard_loss(*batch: torch.Tensor) -> torch.Tensor:  # (X, y), or (X, y, w) with sample weights
+        return batch_loss(*(shard(tensor, rank, world_size) for tensor in batch))
 
     return shard_loss
 

@@ -60,6 +60,13 @@ def torch_generator(random_state) -> torch.Generator:
     return torch.Generator().manual_seed(int(random_state))
 
 
+def resumed_generator(state: torch.Tensor) -> torch.Generator:
+    """A torch generator in ``state`` (``Generator.get_state()``): a partial_fit goes on where the last call ended."""
+    import torch
+
+    return torch.Generator().set_state(state)
+
+
 def shuffled_order(num_examples: int, generator: torch.Generator) -> torch.Tensor:
     """One epoch's order of the examples, consuming ``generator`` exactly as one pass of a DataLoader does."""
     import torch
@@ -72,24 +79,86 @@ def shuffled_order(num_examples: int, generator: torch.Generator) -> torch.Tenso
     return order
 
 
+def as_features(X, dtype: torch.dtype, device: torch.device) -> torch.Tensor | SparseRows:
+    """The features on the device: a tensor, moved there once; a scipy.sparse X stays sparse (``SparseRows``)."""
+    import scipy.sparse
+    import torch
+
+    return SparseRows(X, dtype, device) if scipy.sparse.issparse(X) else torch.as_tensor(X, dtype=dtype).to(device)
+
+
+class SparseRows:
+    """A scipy.sparse matrix read as torch tensors a few rows at a time: ``rows[indices]`` (a tensor of indices
+    or a slice) densifies those rows only, so the dense n × d matrix is never made."""
+
+    def __init__(self, matrix, dtype: torch.dtype, device: torch.device):
+        self.matrix, self.dtype, self.device = matrix.tocsr(), dtype, device  # CSR: rows are cheap to gather
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    def __getitem__(self, rows) -> torch.Tensor:
+        import torch
+
+        rows = rows.cpu().numpy() if isinstance(rows, torch.Tensor) else rows
+        return torch.as_tensor(self.matrix[rows].toarray(), dtype=self.dtype).to(self.device)
+
+
 def minibatches(
-    features: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of minibatches of in-memory tensors, the same batches a shuffling DataLoader yields.
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    weights: torch.Tensor | None = None,
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """One epoch of minibatches of in-memory tensors, the same batches a shuffling DataLoader yields: (X, y),
+    or (X, y, w) with ``weights``.
 
     The whole epoch is gathered once (one indexing per tensor) and then split into views, instead of
     indexing and collating every batch, which is where a DataLoader over in-memory tensors spends its time.
     """
     order = shuffled_order(len(features), generator).to(features.device)
-    return zip(features[order].split(int(batch_size)), labels[order].split(int(batch_size)))  # int: numpy ints too
+    tensors = (features, labels) if weights is None else (features, labels, weights)
+    return zip(*(tensor[order].split(int(batch_size)) for tensor in tensors))  # int: numpy ints too
+
+
+def sparse_minibatches(
+    features: SparseRows,
+    labels: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    weights: torch.Tensor | None = None,
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """The batches of ``minibatches`` (the same order, the same numbers) from sparse features, each batch's
+    rows gathered from the CSR matrix and densified as it is drawn."""
+    order = shuffled_order(len(features), generator)  # drawn now, as minibatches draws it
+    dense = (labels,) if weights is None else (labels, weights)
+    return (
+        (features[batch], *(tensor[batch.to(labels.device)] for tensor in dense))
+        for batch in order.split(int(batch_size))
+    )
 
 
 class Minibatches:
     """The batches of ``DataLoader(TensorDataset(features, labels), batch_size, shuffle=True, generator=generator)``,
-    cut from the tensors by ``minibatches``: like a DataLoader, each pass over it is one epoch in a new order."""
+    cut from the tensors by ``minibatches`` (or from ``SparseRows`` by ``sparse_minibatches``): like a DataLoader,
+    each pass over it is one epoch in a new order. With ``weights``, each batch is (X, y, w)."""
 
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator):
+    def __init__(
+        self,
+        features: torch.Tensor | SparseRows,
+        labels: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        weights: torch.Tensor | None = None,
+    ):
         self.features, self.labels, self.batch_size, self.generator = features, labels, batch_size, generator
+        self.weights = weights
+        self.epoch = sparse_minibatches if isinstance(features, SparseRows) else minibatches
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return iter(minibatches(self.features, self.labels, self.batch_size, self.generator))
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        return iter(self.epoch(self.features, self.labels, self.batch_size, self.generator, self.weights))

@@ -1,6 +1,7 @@
 """scikit-learn's ``SGDRegressor`` on the same unpenalised problem: one sample per step, constant step size.
 
-Each step: (w, b) ← (w, b) − η · ∇ ½ (x_iᵀw + b − y_i)², with η = 2 · lr / batch_size (see the class docstring).
+Each step: (w, b) ← (w, b) − η · w_i · ∇ ½ (x_iᵀw + b − y_i)², with η = 2 · lr / batch_size (see the class
+docstring) and w_i the sample's weight (1 without sample weights).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from impls._base import (
     RANDOM_STATE,
     LinearPredictorMixin,
     TrainingLog,
-    fit_atomically,
-    validate_hyperparameters,
-    validate_training_data,
+    fit_context,
 )
+from impls._step_size import learning_rate
 
 
 class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
@@ -40,14 +40,24 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     recorded. The shuffle of each epoch comes from a ``numpy.random.RandomState(random_state)`` that the
     calls share, so the same ``random_state`` gives the same fit and each epoch a new order.
 
+    Weights, sparse X, one target. ``sample_weight`` is passed on to ``SGDRegressor``, which multiplies each
+    sample's step by its weight: B such steps are then, to first order, the torch implementations' step on a
+    batch loss of weighted terms divided by the batch's length, so the mapping of ``lr`` is unchanged. A
+    scipy.sparse X is passed on as it is; note that on sparse data ``SGDRegressor`` moves the intercept 100
+    times more slowly than the weights (its ``SPARSE_INTERCEPT_DECAY``, against the oscillation of an intercept
+    updated at every sample when most features are zero), so a sparse fit is not the dense one. Like
+    ``SGDRegressor``, it fits one target.
+
     ``ConvergenceWarning`` is not shown because it cannot arise: ``SGDRegressor`` raises it only when
     ``tol`` is set and ``max_iter`` is reached, and here, as in the torch implementations, the number of
     epochs is fixed (``tol=None``). Divergence is reported like the others' instead (``diverged_``).
 
     Parameters
     ----------
-    lr : float, default=0.03
-        The torch implementations' learning rate, mapped to ``eta0 = 2 * lr / batch_size`` above.
+    lr : float or "auto", default=0.03
+        The torch implementations' learning rate, mapped to ``eta0 = 2 * lr / batch_size`` above. ``"auto"``:
+        ``AUTO_FRACTION`` (½) of ``lr_limit`` at the curvature of one sample's step, the mean of 1 + |xᵢ|² over
+        the training rows (``impls._step_size.learning_rate``), kept in ``lr_``.
     batch_size : int, default=10
         The torch implementations' batch size, used only in that mapping.
     num_epochs : int, default=3
@@ -64,10 +74,15 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         The fitted weights (the last epoch's before any divergence).
     intercept_ : float
         The fitted bias.
+    lr_ : float
+        The learning rate used: ``lr``, or the one ``"auto"`` set from the data of ``fit`` (or of the first
+        ``partial_fit``).
     n_iter_ : int
-        Epochs run.
+        Epochs run (over all ``partial_fit`` calls since the last ``fit``).
+    n_steps_ : int
+        Per-sample steps taken: the rows of each epoch run.
     loss_curve_ : list of float, length n_iter_
-        Training MSE after each epoch.
+        Training MSE after each epoch (weighted, Σ wᵢ rᵢ² / Σ wᵢ, with ``sample_weight``).
     diverged_ : bool
         Training was stopped because the loss blew up.
     coef_path_ : ndarray of shape (n_iter_ + 1, n_features)
@@ -103,42 +118,95 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.record_steps = record_steps
 
-    @fit_atomically
-    def fit(self, X, y):
-        validate_hyperparameters(self)
-        X, y = validate_training_data(self, X, y, dtype=np.float64, order="C")
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # passed on to SGDRegressor
+        return tags
 
-        sgd = SGDRegressor(
-            loss="squared_error",
-            penalty=None,
-            learning_rate="constant",
-            eta0=2 * self.lr / self.batch_size,
-            max_iter=self.num_epochs,
-            tol=None,
-            shuffle=True,
-            # A RandomState is used as it is (it advances, as in scikit-learn); an int or None seeds a new one.
-            random_state=self.random_state
-            if isinstance(self.random_state, np.random.RandomState)
-            else np.random.RandomState(self.random_state),
-        )
+    def lr_limit(self, lambda_max: float, num_examples: int | None = None) -> float:
+        """The largest stable ``lr`` on data whose Gram matrix [1, X]ᵀ[1, X]/n has top eigenvalue ``lambda_max``.
 
-        def training_mse(coef, intercept):
+        A per-sample step of eta0 on ½ (x̃ᵢᵀθ − yᵢ)² has Hessian x̃ᵢx̃ᵢᵀ, whose mean over the samples is G: on
+        average a full-gradient step of eta0 on the mean ½ loss, stable for eta0 · λ < 2. With eta0 = 2 lr/B:
+        lr < B/λ (B is ``batch_size``, used only in that mapping; ``num_examples`` is not needed). One sample's
+        step sees the curvature |x̃ᵢ|² rather than λ, so ``lr="auto"`` takes this limit at their mean-square value
+        (``impls._step_size.row_curvature``: tr G when the rows have equal norms).
+        """
+        return self.batch_size / lambda_max
+
+    def _rows_per_step(self, num_examples: int) -> int:
+        """The rows behind each step, for ``lr="auto"``: one, since ``SGDRegressor`` steps once per sample."""
+        return 1
+
+    @fit_context(dtype=np.float64, order="C", accept_large_sparse=False)
+    def fit(self, X, y, sample_weight=None):
+        """Train for ``num_epochs`` epochs of a new ``SGDRegressor``, from zeros."""
+        return self._train(X, y, sample_weight, self.num_epochs, resume=False)
+
+    @fit_context(partial=True, dtype=np.float64, order="C", accept_large_sparse=False)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over the rows given, continuing from the current parameters and shuffling stream (the
+        first call starts as ``fit`` does): k calls on the same data are ``fit`` with ``num_epochs=k``."""
+        return self._train(X, y, sample_weight, 1, resume=hasattr(self, "coef_"))
+
+    def _train(self, X, y, sample_weight, num_epochs: int, resume: bool):
+        lr = self.lr_ if resume and isinstance(self.lr, str) else learning_rate(self, X, sample_weight)
+        # A partial_fit goes on with the same SGDRegressor and its shuffling stream, from coef_ and intercept_
+        # (after a divergence, the last good ones), with lr and batch_size as they are now.
+        if resume:
+            sgd = self._sgd
+            sgd.coef_, sgd.intercept_ = self.coef_.copy(), np.array([self.intercept_])
+            sgd.eta0 = 2 * lr / self.batch_size
+        else:
+            sgd = SGDRegressor(
+                loss="squared_error",
+                penalty=None,
+                learning_rate="constant",
+                eta0=2 * lr / self.batch_size,
+                max_iter=self.num_epochs,
+                tol=None,
+                shuffle=True,
+                # A RandomState is used as it is (it advances, as in scikit-learn); an int or None seeds a new one.
+                random_state=self.random_state
+                if isinstance(self.random_state, np.random.RandomState)
+                else np.random.RandomState(self.random_state),
+            )
+        # The training MSE, weighted by sample_weight when given (Σ wᵢ rᵢ² / Σ wᵢ, the loss being minimised).
+        mean_weights = None if sample_weight is None else sample_weight / sample_weight.sum()
+
+        def training_mse():
             with np.errstate(over="ignore", invalid="ignore"):  # a blown-up fit is caught by the log
-                residual = X @ coef + intercept - y
+                residual = X @ sgd.coef_ + sgd.intercept_[0] - y
                 return float(residual @ residual) / len(y)
+
+        def weighted_training_mse():
+            with np.errstate(over="ignore", invalid="ignore"):
+                residual = X @ sgd.coef_ + sgd.intercept_[0] - y
+                return float((residual * residual) @ mean_weights)
+
+        if sample_weight is not None:
+            training_mse = weighted_training_mse
 
         def parameters():  # SGDRegressor starts from zeros
             return np.append(sgd.coef_, sgd.intercept_) if hasattr(sgd, "coef_") else np.zeros(X.shape[1] + 1)
 
-        # Train: each partial_fit is one shuffled epoch of len(X) per-sample steps; the log records the training MSE.
-        log = TrainingLog(self, parameters, float(y @ y) / len(y), self.record_steps, len(X))
-        for _ in range(self.num_epochs):
-            with log.epoch(lambda: training_mse(sgd.coef_, sgd.intercept_[0])):
-                # X and y were checked once above; assume_finite spares each epoch a pass to check them again.
-                with sklearn.config_context(assume_finite=True):
-                    sgd.partial_fit(X, y)  # raises its own "Floating-point under-/overflow" when it blows up
+        # Train: each partial_fit is one shuffled epoch, a step per row; the log records the training MSE.
+        # The loss it starts from: that of the zero parameters (a partial_fit goes on from the first call's).
+        if resume:
+            initial_loss = None
+        else:
+            initial_loss = float(y @ y) / len(y) if sample_weight is None else float((y * y) @ mean_weights)
+        log = TrainingLog(self, parameters, initial_loss, self.record_steps, X.shape[0], training_mse, resume=resume)
+        for _ in range(num_epochs):
+            with log.epoch():
+                # X, y and the hyperparameters were checked once above: assume_finite spares each epoch a pass to
+                # check the data again, skip_parameter_validation SGDRegressor's checks of its parameters.
+                with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+                    # one epoch; SGDRegressor raises its own "Floating-point under-/overflow" when it blows up
+                    sgd.partial_fit(X, y, sample_weight)
             if log.stopped:
                 break
             log.step()  # the per-sample steps happen inside scikit-learn's compiled loop: record epoch ends
         log.finish(self)
+        self.lr_, self._sgd = lr, sgd
         return self

@@ -1,6 +1,7 @@
 """The d2l notebook's concise way: ``nn.Linear``, ``nn.MSELoss`` and ``torch.optim.SGD`` over shuffled minibatches.
 
-Each step: (w, b) ← (w, b) − lr · ∇ MSELoss(reduction)(net(X_batch), y_batch).
+Each step: (w, b) ← (w, b) − lr · ∇ MSELoss(reduction)(net(X_batch), y_batch), with sample weights each
+squared error times its weight.
 Data-parallel (``distributed=True``), ``DistributedDataParallel`` averages the gradients of W ranks, each
 on its shard of the batch, with each rank's summed loss weighted so that the average is the whole batch's.
 """
@@ -24,11 +25,13 @@ from impls._base import (
     TORCH_DTYPE,
     LinearPredictorMixin,
     TrainingLog,
+    check_dense_for_dataloader,
     check_device,
     fit_context,
 )
 from impls._distributed import ddp_batch_loss
-from impls.data import Minibatches, torch_generator
+from impls._step_size import learning_rate
+from impls.data import Minibatches, as_features, resumed_generator, torch_generator
 
 
 class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
@@ -36,8 +39,9 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
 
     Parameters
     ----------
-    lr : float, default=0.03
-        Learning rate of ``torch.optim.SGD``.
+    lr : float or "auto", default=0.03
+        Learning rate of ``torch.optim.SGD``; ``"auto"``: ``AUTO_FRACTION`` (½) of ``lr_limit`` at the curvature a
+        minibatch of the training data has (``impls._step_size.learning_rate``), kept in ``lr_``.
     batch_size : int, default=10
         Examples per minibatch; a batch larger than the data means one batch per epoch.
     num_epochs : int, default=3
@@ -65,21 +69,36 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         same data and takes its shard of every minibatch of ``batch_size``; the steps are those of one
         process with the same ``batch_size``, and every rank ends with the same fitted estimator.
 
+    The data. X may be a scipy.sparse matrix: it stays sparse, and each minibatch's rows are densified as
+    they are drawn (the same batches, the same numbers as the dense X). y may have k columns: the net is then
+    ``nn.Linear(d, k)``, and since ``nn.MSELoss``'s mean also averages over the k columns, the batch loss is
+    multiplied by k, so that each target is fitted with its own MSE, as in k separate fits (``reduction="sum"``
+    already sums per target). ``sample_weight`` multiplies each example's squared error (prediction and
+    target are both scaled by √w before ``nn.MSELoss``), and the mean still divides by the batch's length,
+    not by its weights: the step is then the one ``SGDRegressor`` takes with the same weights (see
+    ``SklearnSGDRegressor``), a batch of zero weights is simply a step of zero, and weights of ones give the
+    unweighted fit exactly.
+
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
         The fitted weights, in float64 (the last epoch's before any divergence).
-    intercept_ : float
+    intercept_ : float or ndarray of shape (n_targets,)
         The fitted bias.
+    lr_ : float
+        The learning rate used: ``lr``, or the one ``"auto"`` set from the data of ``fit`` (or of the first
+        ``partial_fit``).
     n_iter_ : int
-        Epochs run.
+        Epochs run (over all ``partial_fit`` calls since the last ``fit``).
+    n_steps_ : int
+        Optimiser steps taken.
     loss_curve_ : list of float, length n_iter_
-        Training MSE after each epoch.
+        Training MSE after each epoch (weighted, Σ wᵢ rᵢ² / Σ wᵢ, with ``sample_weight``; averaged over targets).
     diverged_ : bool
         Training was stopped because the loss blew up (see ``impls.DivergenceWarning``).
-    coef_path_ : ndarray of shape (n_steps + 1, n_features)
+    coef_path_ : ndarray of shape (n_steps + 1, n_features) or (n_steps + 1, n_targets, n_features)
         With ``record_steps``: the weights at the start and after every step.
-    intercept_path_ : ndarray of shape (n_steps + 1,)
+    intercept_path_ : ndarray of shape (n_steps + 1,) or (n_steps + 1, n_targets)
         With ``record_steps``: the bias at the start and after every step.
     n_features_in_ : int
         Number of features seen in ``fit``.
@@ -136,40 +155,98 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.record_steps = record_steps
         self.distributed = distributed
 
-    @fit_context(dtype=[np.float64, np.float32])
-    def fit(self, X, y):
-        device, dtype = check_device(self, self.device), getattr(torch, self.dtype)
-        generator = torch_generator(self.random_state)  # one local generator: the initial weights, then the batches
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # each minibatch densified as it is drawn
+        tags.target_tags.multi_output = True
+        return tags
 
-        # The data set, moved to the device once, and read in shuffled minibatches: by the notebook's
-        # DataLoader, or by default the same batches cut from the tensors in memory.
-        features = torch.as_tensor(X, dtype=dtype).to(device)
-        labels = torch.as_tensor(y, dtype=dtype).reshape(-1, 1).to(device)
+    def lr_limit(self, lambda_max: float, num_examples: int | None = None) -> float:
+        """The largest stable ``lr`` for full-batch steps on data whose Gram matrix [1, X]ᵀ[1, X]/n has
+        top eigenvalue ``lambda_max``.
+
+        The mean MSE (1/n) Σ (x̃ᵢᵀθ − yᵢ)² has Hessian 2G, so gradient descent is stable for lr · 2λ < 2:
+        lr < 1/λ. ``reduction="sum"`` multiplies the loss by the batch's length B (``batch_size``, or
+        ``num_examples`` when fewer): lr < 1/(Bλ). A minibatch's curvature is noisier than λ: ``lr="auto"``
+        takes this limit at ``impls._step_size.minibatch_curvature``, which is λ for full batches.
+        """
+        if self.reduction == "mean":
+            return 1.0 / lambda_max
+        batch_length = self.batch_size if num_examples is None else min(self.batch_size, num_examples)
+        return 1.0 / (batch_length * lambda_max)
+
+    def _rows_per_step(self, num_examples: int) -> int:
+        """The rows behind each step: a batch (all rows when the batch is larger), for ``lr="auto"``."""
+        return min(self.batch_size, num_examples)
+
+    @fit_context(dtype=[np.float64, np.float32])
+    def fit(self, X, y, sample_weight=None):
+        """Train for ``num_epochs`` from the initial parameters drawn from ``random_state``."""
+        return self._train(X, y, sample_weight, self.num_epochs, resume=False)
+
+    @fit_context(partial=True, dtype=[np.float64, np.float32])
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over the rows given, continuing from the current parameters and minibatch stream (the
+        first call starts as ``fit`` does): k calls on the same data are ``fit`` with ``num_epochs=k``."""
+        return self._train(X, y, sample_weight, 1, resume=hasattr(self, "coef_"))
+
+    def _train(self, X, y, sample_weight, num_epochs: int, resume: bool):
+        device, dtype = check_device(self, self.device), getattr(torch, self.dtype)
+        # One local generator: the initial weights, then the batches; a partial_fit goes on with the stream.
+        generator = torch_generator(self.random_state) if not resume else resumed_generator(self._generator_state)
+        lr = self.lr_ if resume and isinstance(self.lr, str) else learning_rate(self, X, sample_weight)
+
+        # The data set, moved to the device once (a sparse X stays sparse), and read in shuffled minibatches:
+        # by the notebook's DataLoader, or by default the same batches cut from the tensors in memory.
+        features = as_features(X, dtype, device)
+        labels = torch.as_tensor(y, dtype=dtype).reshape(len(y), -1).to(device)  # (n, k): k targets
+        weights = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=dtype).view(-1, 1).to(device)
         if self.use_dataloader:
-            dataset = data.TensorDataset(features, labels)
+            check_dense_for_dataloader(self, X)
+            dataset = data.TensorDataset(*([features, labels] if weights is None else [features, labels, weights]))
             data_iter = data.DataLoader(dataset, int(self.batch_size), shuffle=True, generator=generator)
         else:
-            data_iter = Minibatches(features, labels, self.batch_size, generator)
+            data_iter = Minibatches(features, labels, self.batch_size, generator, weights)
 
         # The model: one fully connected layer, with N(0, init_std²) weights and a zero bias drawn from our
-        # generator (nn.Linear's own initialisation draws from torch's global one: fork_rng puts it back).
+        # generator (nn.Linear's own initialisation draws from torch's global one: fork_rng puts it back);
+        # a partial_fit starts from the parameters where the last call left them.
         with torch.random.fork_rng(devices=[]):
-            net = nn.Sequential(nn.Linear(X.shape[1], 1, dtype=dtype))
-        nn.init.normal_(net[0].weight, mean=0.0, std=self.init_std, generator=generator)
-        nn.init.zeros_(net[0].bias)
+            net = nn.Sequential(nn.Linear(X.shape[1], labels.shape[1], dtype=dtype))
+        if resume:
+            with torch.no_grad():
+                net[0].weight.copy_(torch.as_tensor(self.coef_).reshape(net[0].weight.shape))
+                net[0].bias.copy_(torch.as_tensor(self.intercept_).reshape(net[0].bias.shape))
+        else:
+            nn.init.normal_(net[0].weight, mean=0.0, std=self.init_std, generator=generator)
+            nn.init.zeros_(net[0].bias)
         net.to(device)
 
-        # The loss of a minibatch, the notebook's; data-parallel, this rank's share of it (impls/_distributed.py).
+        # The loss of a minibatch, the notebook's (see the class docstring for k targets and weights);
+        # data-parallel, this rank's share of it (impls/_distributed.py).
         loss = nn.MSELoss(reduction=self.reduction)
-        batch_loss = ddp_batch_loss(self, net, generator) if self.distributed else lambda X, y: loss(net(X), y)
-        trainer = torch.optim.SGD(net.parameters(), lr=float(self.lr), foreach=False)  # foreach: docs/performance.md
+        per_target = labels.shape[1] if self.reduction == "mean" else 1
+
+        def batch_loss(X, y):
+            return loss(net(X), y) * per_target
+
+        def weighted_batch_loss(X, y, w):  # √w on both sides: each squared error times w
+            return loss(net(X) * w.sqrt(), y * w.sqrt()) * per_target
+
+        if self.distributed:
+            batch_loss = ddp_batch_loss(self, net, generator, weighted=weights is not None)
+        elif weights is not None:
+            batch_loss = weighted_batch_loss
+        trainer = torch.optim.SGD(net.parameters(), lr=lr, foreach=False)  # foreach: docs/performance.md
 
         # Train: one optimiser step per minibatch; after each epoch, the log records the training MSE.
-        log = TrainingLog.of_torch_model(self, net, net.parameters(), features, labels)
-        for _ in range(self.num_epochs):
+        num_targets = labels.shape[1] if y.ndim == 2 else None  # None: a 1-D y, a 1-D coef_
+        log = TrainingLog.of_torch_model(self, net, net.parameters(), features, labels, weights, num_targets, resume)
+        for _ in range(num_epochs):
             with log.epoch():
-                for X_batch, y_batch in data_iter:
-                    l = batch_loss(X_batch, y_batch)
+                # w_batch: [the batch's weights] when fit was given sample_weight, else []
+                for X_batch, y_batch, *w_batch in data_iter:
+                    l = batch_loss(X_batch, y_batch, *w_batch)
                     trainer.zero_grad()
                     l.backward()
                     trainer.step()
@@ -177,4 +254,5 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
             if log.stopped:
                 break
         log.finish(self)
+        self.lr_, self._generator_state = lr, generator.get_state()
         return self

@@ -1,6 +1,7 @@
 """The textbook's from-scratch way: tensors with ``requires_grad``, autograd, and a hand-written minibatch SGD.
 
-Each step: (w, b) ← (w, b) − lr / |B| · ∇ Σ_{i∈B} ½ (x_iᵀw + b − y_i)², with |B| the length of the batch drawn.
+Each step: (w, b) ← (w, b) − lr / |B| · ∇ Σ_{i∈B} ½ (x_iᵀw + b − y_i)², with |B| the length of the batch drawn
+(with sample weights, each example's term times its weight w_i).
 Data-parallel (``distributed=True``), each of W ranks sums the loss over its shard of B and ``backward()``
 sums the W gradients with ``all_reduce`` before the same step: the sum over the shards is the sum over B.
 """
@@ -25,7 +26,8 @@ from impls._base import (
     fit_context,
 )
 from impls._distributed import all_reduce_batch_loss
-from impls.data import minibatches, torch_generator
+from impls._step_size import learning_rate
+from impls.data import Minibatches, as_features, resumed_generator, torch_generator
 
 
 def linreg(X, w, b):
@@ -51,9 +53,10 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
 
     Parameters
     ----------
-    lr : float, default=0.03
+    lr : float or "auto", default=0.03
         Learning rate for the ½-squared loss. The same steps as ``TorchConciseRegressor(lr=a)``
-        (whose MSE has no ½) need ``lr=2a`` here.
+        (whose MSE has no ½) need ``lr=2a`` here. ``"auto"``: ``AUTO_FRACTION`` (½) of ``lr_limit`` at the
+        curvature a minibatch of the training data has (``impls._step_size.learning_rate``), kept in ``lr_``.
     batch_size : int, default=10
         Examples per minibatch; the step divides by the length of the batch actually drawn.
     num_epochs : int, default=3
@@ -75,21 +78,34 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         every minibatch of ``batch_size``, and ``backward()`` sums the gradients with ``all_reduce``; the steps
         are those of one process with the same ``batch_size``, and every rank ends with the same fitted estimator.
 
+    The data. X may be a scipy.sparse matrix: it stays sparse, and each minibatch's rows are densified as
+    they are drawn (the same batches, the same numbers as the dense X). y may have k columns: w is then
+    (d, k) and b (k,), and the loss summed over the batch is summed over the targets too, so each target is
+    fitted as on its own. ``sample_weight`` multiplies each example's ½ squared error; the step still divides
+    by the batch's length, not by its weights: it is then the step ``SGDRegressor`` takes with the same
+    weights, a batch of zero weights is a step of zero, and weights of ones give the unweighted fit exactly.
+
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
         The fitted weights, in float64 (the last epoch's before any divergence).
-    intercept_ : float
+    intercept_ : float or ndarray of shape (n_targets,)
         The fitted bias.
+    lr_ : float
+        The learning rate used: ``lr``, or the one ``"auto"`` set from the data of ``fit`` (or of the first
+        ``partial_fit``).
     n_iter_ : int
-        Epochs run.
+        Epochs run (over all ``partial_fit`` calls since the last ``fit``).
+    n_steps_ : int
+        SGD steps taken.
     loss_curve_ : list of float, length n_iter_
-        Training MSE (no ½) after each epoch.
+        Training MSE (no ½) after each epoch (weighted, Σ wᵢ rᵢ² / Σ wᵢ, with ``sample_weight``; averaged
+        over targets).
     diverged_ : bool
         Training was stopped because the loss blew up.
-    coef_path_ : ndarray of shape (n_steps + 1, n_features)
+    coef_path_ : ndarray of shape (n_steps + 1, n_features) or (n_steps + 1, n_targets, n_features)
         With ``record_steps``: the weights at the start and after every step.
-    intercept_path_ : ndarray of shape (n_steps + 1,)
+    intercept_path_ : ndarray of shape (n_steps + 1,) or (n_steps + 1, n_targets)
         With ``record_steps``: the bias at the start and after every step.
     n_features_in_ : int
         Number of features seen in ``fit``.
@@ -140,39 +156,93 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.record_steps = record_steps
         self.distributed = distributed
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # each minibatch densified as it is drawn
+        tags.target_tags.multi_output = True
+        return tags
+
+    def lr_limit(self, lambda_max: float, num_examples: int | None = None) -> float:
+        """The largest stable ``lr`` for full-batch steps on data whose Gram matrix [1, X]ᵀ[1, X]/n has
+        top eigenvalue ``lambda_max``.
+
+        The step lr/B · ∇ Σ ½ (x̃ᵢᵀθ − yᵢ)² is lr times the gradient of the mean ½ loss, whose Hessian is G:
+        gradient descent is stable for lr · λ < 2, lr < 2/λ, whatever the batch's length (``num_examples``
+        is not needed; it is taken for the same call as the other estimators'). A minibatch's curvature is
+        noisier than λ: ``lr="auto"`` takes this limit at ``impls._step_size.minibatch_curvature``, which is λ
+        for full batches.
+        """
+        return 2.0 / lambda_max
+
+    def _rows_per_step(self, num_examples: int) -> int:
+        """The rows behind each step: a batch (all rows when the batch is larger), for ``lr="auto"``."""
+        return min(self.batch_size, num_examples)
+
     @fit_context(dtype=[np.float64, np.float32])
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
+        """Train for ``num_epochs`` from the initial parameters drawn from ``random_state``."""
+        return self._train(X, y, sample_weight, self.num_epochs, resume=False)
+
+    @fit_context(partial=True, dtype=[np.float64, np.float32])
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over the rows given, continuing from the current parameters and minibatch stream (the
+        first call starts as ``fit`` does): k calls on the same data are ``fit`` with ``num_epochs=k``."""
+        return self._train(X, y, sample_weight, 1, resume=hasattr(self, "coef_"))
+
+    def _train(self, X, y, sample_weight, num_epochs: int, resume: bool):
         device, dtype = check_device(self, self.device), getattr(torch, self.dtype)
-        generator = torch_generator(self.random_state)  # one local generator: the initial w, then the batches
+        # One local generator: the initial w, then the batches; a partial_fit goes on with the stream.
+        generator = torch_generator(self.random_state) if not resume else resumed_generator(self._generator_state)
+        lr = self.lr_ if resume and isinstance(self.lr, str) else learning_rate(self, X, sample_weight)
 
-        # The data set, moved to the device once.
-        features = torch.as_tensor(X, dtype=dtype).to(device)
-        labels = torch.as_tensor(y, dtype=dtype).reshape(-1, 1).to(device)
+        # The data set, moved to the device once (a sparse X stays sparse), read in shuffled minibatches.
+        features = as_features(X, dtype, device)
+        labels = torch.as_tensor(y, dtype=dtype).reshape(len(y), -1).to(device)  # (n, k): k targets
+        weights = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=dtype).view(-1, 1).to(device)
+        data_iter = Minibatches(features, labels, self.batch_size, generator, weights)
 
-        # Initialise the parameters: w ~ N(0, init_std²) (the book's 0.01), b = 0.
-        w = torch.normal(0.0, self.init_std, size=(X.shape[1], 1), generator=generator, dtype=dtype).to(device)
-        b = torch.zeros(1, dtype=dtype, device=device)
+        # Initialise the parameters: w ~ N(0, init_std²) (the book's 0.01), b = 0; a partial_fit starts from
+        # the parameters where the last call left them.
+        if resume:
+            w = torch.as_tensor(np.reshape(self.coef_, (labels.shape[1], -1)).T.copy(), dtype=dtype).to(device)
+            b = torch.as_tensor(np.reshape(self.intercept_, -1), dtype=dtype).to(device)
+        else:
+            size = (X.shape[1], labels.shape[1])
+            w = torch.normal(0.0, self.init_std, size=size, generator=generator, dtype=dtype).to(device)
+            b = torch.zeros(labels.shape[1], dtype=dtype, device=device)
         w.requires_grad_(True)
         b.requires_grad_(True)
 
-        # The loss of a minibatch, the book's; data-parallel, that of this rank's shard, whose gradients
-        # backward() sums over the ranks (impls/_distributed.py).
+        # The loss of a minibatch, the book's (each example's term times its weight, with sample weights);
+        # data-parallel, that of this rank's shard, whose gradients backward() sums over the ranks
+        # (impls/_distributed.py).
         def batch_loss(X, y):
             return squared_loss(linreg(X, w, b), y)
 
+        def weighted_batch_loss(X, y, weight):
+            return squared_loss(linreg(X, w, b), y) * weight
+
+        if weights is not None:
+            batch_loss = weighted_batch_loss
         if self.distributed:
             batch_loss = all_reduce_batch_loss(self, batch_loss, [w, b], generator)
 
         # Train: one hand-written SGD step per minibatch; after each epoch, the log records the training MSE.
-        log = TrainingLog.of_torch_model(self, lambda X: linreg(X, w, b), [w, b], features, labels)
-        for _ in range(self.num_epochs):
+        num_targets = labels.shape[1] if y.ndim == 2 else None  # None: a 1-D y, a 1-D coef_
+        parameters = [w.detach().T, b]  # coef_ is w transposed: (k, d), as LinearRegression's
+        log = TrainingLog.of_torch_model(
+            self, lambda X: linreg(X, w, b), parameters, features, labels, weights, num_targets, resume
+        )
+        for _ in range(num_epochs):
             with log.epoch():
-                for X_batch, y_batch in minibatches(features, labels, self.batch_size, generator):
-                    l = batch_loss(X_batch, y_batch)
+                # w_batch: [the batch's weights] when fit was given sample_weight, else []
+                for X_batch, y_batch, *w_batch in data_iter:
+                    l = batch_loss(X_batch, y_batch, *w_batch)
                     l.sum().backward()
-                    sgd([w, b], float(self.lr), len(X_batch))
+                    sgd([w, b], lr, len(X_batch))
                     log.step()
             if log.stopped:
                 break
         log.finish(self)
+        self.lr_, self._generator_state = lr, generator.get_state()
         return self

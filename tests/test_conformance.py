@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from impls import IMPLEMENTATIONS, NAMES, DivergenceWarning, TorchConciseRegressor, synthetic_data
@@ -69,10 +70,28 @@ def test_works_in_pipeline_cross_validation_and_grid_search(name, notebook_data)
         assert grid.best_params_ == {"lr": 0.03}
 
 
+def expected_failed_checks(estimator) -> dict[str, str]:
+    """The checks an estimator is expected to fail, with the reason scikit-learn gives for its own.
+
+    Stochastic gradient descent with sample weights is not refitting on repeated or removed rows (the rows are
+    visited in another order, and a repeated row is stepped on twice): scikit-learn lists these two checks as
+    expected failures of its own SGDRegressor (sklearn/utils/_test_common/instance_generator.py,
+    PER_ESTIMATOR_XFAIL_CHECKS), with this reason. Asked of the estimator: those trained by SGD have a learning rate.
+    """
+    if "lr" not in estimator.get_params():
+        return {}
+    reason = "sample_weight is not equivalent to removing/repeating samples."
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
+
+
 @pytest.mark.filterwarnings("ignore::impls.DivergenceWarning")  # some checks fit unscaled data at lr 0.03
-@parametrize_with_checks([IMPLEMENTATIONS[name]() for name in NAMES])
+@parametrize_with_checks([IMPLEMENTATIONS[name]() for name in NAMES], expected_failed_checks=expected_failed_checks)
 def test_scikit_learn_conformance(estimator, check):
-    # No check is expected to fail: every one of scikit-learn's checks applies and passes.
+    # Every other one of scikit-learn's checks applies and passes, with the tags each estimator declares
+    # (sparse input, several targets).
     check(estimator)
 
 
@@ -81,7 +100,7 @@ def test_scikit_learn_conformance(estimator, check):
 
 BAD_ARRAYS = [
     ("X not 2-D", np.ones(4), GOOD_Y, ValueError, "Expected 2D array"),
-    ("y not 1-D", GOOD_X, np.ones((4, 2)), ValueError, "y should be a 1d array"),
+    ("y not 1-D", GOOD_X, np.ones((4, 2)), ValueError, "y should be a 1d array"),  # without multi-output
     ("lengths differ", GOOD_X, np.ones(3), ValueError, "inconsistent numbers of samples"),
     ("zero rows", np.ones((0, 2)), np.ones(0), ValueError, "0 sample(s)"),
     ("zero features", np.ones((4, 0)), GOOD_Y, ValueError, "0 feature(s)"),
@@ -90,23 +109,38 @@ BAD_ARRAYS = [
     ("NaN in y", GOOD_X, np.array([1.0, np.nan, 1, 1]), ValueError, "Input y contains NaN"),
     ("strings", np.array([["a", "b"]] * 4), GOOD_Y, ValueError, "could not convert string to float"),
     ("complex", GOOD_X + 1j, GOOD_Y, ValueError, "Complex data not supported"),
-    ("sparse", scipy.sparse.csr_matrix(GOOD_X), GOOD_Y, TypeError, "Sparse data was passed"),
+    ("sparse", scipy.sparse.csr_matrix(GOOD_X), GOOD_Y, TypeError, "Sparse data was passed"),  # without sparse
 ]
+# The cases that an estimator takes when its tags say so.
+TAKEN_WHEN = {"y not 1-D": "target_tags.multi_output", "sparse": "input_tags.sparse"}
+
+
+def _tag(estimator, path: str) -> bool:
+    group, name = path.split(".")
+    return getattr(getattr(get_tags(estimator), group), name)
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("case, X, y, error, words", BAD_ARRAYS, ids=[case[0] for case in BAD_ARRAYS])
 def test_bad_arrays_are_refused_with_scikit_learns_message(name, case, X, y, error, words):
+    est = IMPLEMENTATIONS[name]()
+    if case in TAKEN_WHEN and _tag(est, TAKEN_WHEN[case]):
+        assert est.fit(X, y).predict(X).shape == np.shape(y)  # declared, and taken
+        return
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
-        IMPLEMENTATIONS[name]().fit(X, y)
+        est.fit(X, y)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_column_y_integer_and_float64_input_are_accepted(name):
     X, y = synthetic_data([2, -3.4], 4.2, 200, dtype=np.float64)
-    with pytest.warns(Warning, match="column-vector y"):
+    if _tag(IMPLEMENTATIONS[name](), "target_tags.multi_output"):  # one target of several, as LinearRegression
         column = IMPLEMENTATIONS[name]().fit(X, y.reshape(-1, 1))
-    np.testing.assert_array_equal(column.coef_, IMPLEMENTATIONS[name]().fit(X, y).coef_)
+        assert column.coef_.shape == (1, 2) and column.predict(X).shape == (200, 1)
+    else:
+        with pytest.warns(Warning, match="column-vector y"):
+            column = IMPLEMENTATIONS[name]().fit(X, y.reshape(-1, 1))
+    np.testing.assert_array_equal(column.coef_.reshape(-1), IMPLEMENTATIONS[name]().fit(X, y).coef_)
     integers = IMPLEMENTATIONS[name]().fit(np.arange(20).reshape(10, 2) % 3, np.arange(10) % 4)
     assert integers.coef_.dtype == np.float64 and integers.predict(np.ones((1, 2))).dtype == np.float64
 
@@ -122,11 +156,11 @@ def test_predict_checks_its_input(name):
 
 
 BAD_PARAMETERS = [
-    ("lr", -1, "must be a float in the range (0.0, inf). Got -1 instead"),
-    ("lr", 0.0, "must be a float in the range (0.0, inf). Got 0.0 instead"),
-    ("lr", float("inf"), "must be a float in the range (0.0, inf). Got inf instead"),
-    ("lr", float("nan"), "must be a float in the range (0.0, inf). Got nan instead"),
-    ("lr", "fast", "must be a float in the range (0.0, inf). Got 'fast' instead"),
+    ("lr", -1, "must be a float in the range (0.0, inf) or a str among {'auto'}. Got -1 instead"),
+    ("lr", 0.0, "must be a float in the range (0.0, inf) or a str among {'auto'}. Got 0.0 instead"),
+    ("lr", float("inf"), "must be a float in the range (0.0, inf) or a str among {'auto'}. Got inf instead"),
+    ("lr", float("nan"), "must be a float in the range (0.0, inf) or a str among {'auto'}. Got nan instead"),
+    ("lr", "fast", "must be a float in the range (0.0, inf) or a str among {'auto'}. Got 'fast' instead"),
     ("batch_size", 0, "must be an int in the range [1, inf). Got 0 instead"),
     ("batch_size", 2.5, "must be an int in the range [1, inf). Got 2.5 instead"),
     ("batch_size", True, "must be an int, not a bool. Got True instead"),
