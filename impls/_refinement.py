@@ -102,8 +102,11 @@ def block_gradient(columns: np.ndarray, r: Pair) -> Pair:
     return add(exact_sum(np.vstack([r[0][None], products]), axis=1), lows)
 
 
-def block_sums(X, y, theta: Pair, residual: Pair | None = None) -> tuple[np.ndarray, Pair, float]:
-    """(f, [1, X]ᵀr, Σr²) over a block of rows, with f = y − b − Xw − ``residual`` rounded to float64.
+def block_sums(
+    X, y, theta: Pair, residual: Pair | None = None, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, Pair, float]:
+    """(f, [1, X]ᵀWr, Σwr²) over a block of rows, with f = y − b − Xw − ``residual`` rounded to float64 (W the
+    sample ``weights``, the identity without them).
 
     Without ``residual`` (the normal equations' refinement), r is f itself, the residual of θ, kept in
     double-double for the gradient; with it (Björck's, which carries r beside θ), r is ``residual``.
@@ -111,7 +114,10 @@ def block_sums(X, y, theta: Pair, residual: Pair | None = None) -> tuple[np.ndar
     columns, y = as_columns(X), np.asarray(y, dtype=np.float64)
     f = block_residual(columns, y, theta, residual)
     r = f if residual is None else residual
-    return f[0], block_gradient(columns, r), float(r[0] @ r[0])
+    if weights is None:
+        return f[0], block_gradient(columns, r), float(r[0] @ r[0])
+    high, error = two_product(weights, r[0])  # w·r in double-double: exact product, then w times the low part
+    return f[0], block_gradient(columns, (high, error + weights * r[1])), float(r[0] @ (weights * r[0]))
 
 
 def sum_parts(high: np.ndarray, low: np.ndarray) -> Pair:
@@ -119,14 +125,17 @@ def sum_parts(high: np.ndarray, low: np.ndarray) -> Pair:
     return add(exact_sum(high, axis=0), low.sum(axis=0))
 
 
-def residual_sums(X, y, theta: Pair, residual: Pair | None = None) -> tuple[np.ndarray, Pair, float]:
+def residual_sums(
+    X, y, theta: Pair, residual: Pair | None = None, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, Pair, float]:
     """``block_sums`` over all the rows of an in-memory X (a memmap included), block by block."""
     rows = max(1, BLOCK_NUMBERS // (X.shape[1] + 1))
     f, parts, rss = np.empty(len(X)), [], 0.0
     for start in range(0, len(X), rows):
         block = slice(start, start + rows)
         part = None if residual is None else (residual[0][block], residual[1][block])
-        f[block], gradient, block_rss = block_sums(X[block], y[block], theta, part)
+        block_weights = None if weights is None else weights[block]
+        f[block], gradient, block_rss = block_sums(X[block], y[block], theta, part, block_weights)
         parts.append(gradient)
         rss += block_rss
     high, low = (np.array(side) for side in zip(*parts))
@@ -136,11 +145,12 @@ def residual_sums(X, y, theta: Pair, residual: Pair | None = None) -> tuple[np.n
 @dataclass(frozen=True)
 class Coordinates:
     """φ = (√n·c, D·w) with c = b + x̄ᵀw: the parameters in the basis B = [1/√n, (X − x̄)/D] in which the
-    factorisations are made (x̄ the column means as rounded, D the norms of the centred columns)."""
+    factorisations are made (x̄ the column means as rounded, D the norms of the centred columns; with sample
+    weights, n is their sum, x̄ the weighted means and D the weighted norms)."""
 
     x_mean: np.ndarray
     scale: np.ndarray
-    n: int
+    n: float
 
     def centred_gradient(self, gradient: Pair) -> tuple[float, np.ndarray]:
         """(Σr, (X − x̄)ᵀr) from [1, X]ᵀr, x̄Σr subtracted in double-double: with large means the two nearly cancel."""

@@ -1,5 +1,6 @@
 """The closed form's accurate solvers: the normal equations' answer refined against the data, a column-pivoted QR of
-B = [1/√n, X̃D⁻¹] refined by Björck's augmented system, and the minimum-norm answer by SVD where X̃ is rank-deficient.
+B = [1/√n, X̃D⁻¹] refined by Björck's augmented system (the double-double factor of √w-scaled rows with sample
+weights), and the minimum-norm answer by SVD where X̃ is rank-deficient.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import numpy as np
 import scipy.linalg
 
 from impls import _refinement
+from impls._base import _user_stacklevel
+from impls._closed_form_factor import factor_of_blocks, factor_solutions, minimum_norm
 from impls._moments import BLOCK_ROWS
 
 EPS = _refinement.EPS
@@ -23,6 +26,8 @@ SKIP_REFINEMENT_BELOW_CONDITION = 10.0
 # most one step in float64, one pass at the speed of a matrix-vector product. (A QR, which copies X and
 # costs O(nd²), is always refined in double-double.)
 EXTENDED_LIMIT = 2**22
+# A QR of a sparse X copies it dense: X, the centred copy, B and Q, each n × (d + 1) numbers.
+DENSE_COPIES = 4
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,13 @@ class Solution:
     refinements: int = 0
 
 
-class ReadOnce:
-    """Blocks that cannot be read again (``fit_blocks``): no refinement, no QR, the RSS from the sufficient
-    statistics; on an ill-conditioned X̃ the minimum-norm answer through the eigendecomposition of X̃ᵀX̃."""
+class Moments:
+    """The sufficient statistics alone (a stream of moments, a sparse X too large to copy dense): no refinement, the
+    RSS from the moments; on an ill-conditioned X̃ the minimum-norm answer through the eigendecomposition of X̃ᵀX̃,
+    with a warning."""
 
-    def __init__(self, system):
-        self.system = system
+    def __init__(self, system, why: str):
+        self.system, self.why = system, why
 
     def refine(self, coef, intercept: float) -> Solution:
         system = self.system
@@ -55,9 +61,9 @@ class ReadOnce:
 
     def least_squares(self) -> Solution:
         warnings.warn(
-            "X is ill-conditioned or rank-deficient; from blocks, the minimum-norm solution comes from "
-            "the normal equations, accurate to about eps·cond(X)². Fit in memory for the QR solver.",
-            stacklevel=5,  # the caller of fit_blocks: least_squares ← _solve ← fit_blocks ← fit_atomically ← it
+            f"X is ill-conditioned or rank-deficient; {self.why}, the minimum-norm solution comes from the normal "
+            "equations, accurate to about eps·cond(X)².",
+            stacklevel=_user_stacklevel(),
         )
         system = self.system
         eigenvalues, eigenvectors = np.linalg.eigh(system.gram)
@@ -73,8 +79,8 @@ class Passes:
     double-double, θ = (b, w); ``plain(w, offset)`` gives (Σr², Σr, (X − x_shift)ᵀr) in float64 for the
     residual in the shifted frame; ``least_squares()`` solves ill-conditioned data by a QR."""
 
-    def __init__(self, X, y, system):
-        self.X, self.y, self.system = X, y, system
+    def __init__(self, X, y, system, weights: np.ndarray | None = None):
+        self.X, self.y, self.system, self.weights = X, y, system, weights
 
     @property
     def extended(self) -> bool:
@@ -87,7 +93,7 @@ class Passes:
         system = self.system
         rss, refinements = sufficient_rss(system, coef), 0
         if self.extended:
-            coordinates = _refinement.Coordinates(system.x_mean, column_scale(system.gram), int(system.n))
+            coordinates = _refinement.Coordinates(system.x_mean, column_scale(system.gram), system.n)
 
             def step(theta):  # the normal equations with [1, X]ᵀr on the right, through the centred X̃ᵀX̃
                 gradient, rss = self.exact(theta)
@@ -119,40 +125,35 @@ class Passes:
         """The minimum-norm coef_ from the triangular factor of [1/√n, X̃/D, ỹ], by an SVD of its X̃/D block.
 
         Behind the constant column, that block is the factor of X̃/D made exactly orthogonal to the constant,
-        and its last column holds the coordinates of ỹ: X̃/D = Q·T and Qᵀỹ = t, so with T = UΣVᵀ the minimum-norm
-        solution of X̃/D·v ≈ ỹ is V Σ⁺ Uᵀt. Singular values below eps·max(n, d) times the largest count as zero.
+        and its last column holds the coordinates of ỹ (``impls._closed_form_factor.minimum_norm``).
         """
-        n, d, x_mean = int(self.system.n), len(scale), self.system.x_mean
-        U, singular, Vt = np.linalg.svd(triangle[1 : d + 1, 1 : d + 1])
-        keep = singular > EPS * max(n, d) * singular[0]
-        coef = (Vt[keep].T @ ((U[:, keep].T @ triangle[1 : d + 1, d + 1]) / singular[keep])) / scale
-        # That is the minimum norm of D·w; the minimum norm of w removes w's part in the null space of X̃.
-        null = Vt[~keep].T / scale[:, None]
-        if null.size:
-            coef = coef - null @ np.linalg.lstsq(null, coef, rcond=None)[0]
-        factor = (Vt[keep].T / singular[keep]) / scale[:, None]  # the pseudo-inverse of X̃ᵀX̃ is FFᵀ
-        intercept = float(y_mean - x_mean @ coef)
-        return Solution(coef, intercept, "svd", int(keep.sum()), factor, self.rss(coef, intercept))
+        d = len(scale)
+        coef, rank, factor = minimum_norm(
+            triangle[1 : d + 1, 1 : d + 1], triangle[1 : d + 1, d + 1], scale, self.system.n
+        )
+        intercept = float(y_mean - self.system.x_mean @ coef)
+        return Solution(coef, intercept, "svd", rank, factor, self.rss(coef, intercept))
 
 
 class RowBlocks(Passes):
     """An in-memory X (a memmap included), read one row block at a time."""
 
     def exact(self, theta: _refinement.Pair) -> tuple[_refinement.Pair, float]:
-        return _refinement.residual_sums(self.X, self.y, theta)[1:]
+        return _refinement.residual_sums(self.X, self.y, theta, weights=self.weights)[1:]
 
     def plain(self, coef, offset: float) -> tuple[float, float, np.ndarray]:
         X, y, system = self.X, self.y, self.system
         shifted = system.x_shift.any()
         rss, sum_r, xtr = 0.0, 0.0, np.zeros(X.shape[1])
-        for start in range(0, len(X), BLOCK_ROWS):
+        for start in range(0, X.shape[0], BLOCK_ROWS):
             x = X[start : start + BLOCK_ROWS]
             x = x - system.x_shift if shifted else x
             y_block = np.asarray(y[start : start + BLOCK_ROWS], dtype=np.float64)  # float32 y: cast first
             residual = (y_block - system.y_shift) - x @ coef - offset
-            rss += residual @ residual
-            sum_r += residual.sum()
-            xtr += x.T @ residual
+            weighted = residual if self.weights is None else residual * self.weights[start : start + BLOCK_ROWS]
+            rss += residual @ weighted
+            sum_r += weighted.sum()
+            xtr += x.T @ weighted
         return rss, sum_r, xtr
 
     def least_squares(self) -> Solution:
@@ -162,7 +163,10 @@ class RowBlocks(Passes):
         The refinement solves the augmented system [[I, B], [Bᵀ, 0]] [r; φ] = [y; 0] for the residual and the
         parameters together (Björck's method), which converges where κ(B)·eps < 1, whatever the residual, and
         so recovers the digits lost in forming B. Truly rank-deficient data get the minimum-norm answer by SVD.
+        With sample weights, the QR is of the rows scaled by √w, in double-double (``weighted_least_squares``).
         """
+        if self.weights is not None:
+            return self.weighted_least_squares()
         X, y, system = self.X, self.y, self.system
         n, d = X.shape
         centred = X - system.x_mean
@@ -204,6 +208,40 @@ class RowBlocks(Passes):
         factor = np.empty_like(r_inverse)
         factor[pivots] = r_inverse
         return Solution(theta[0][1:], theta[0][0], "qr", d, factor[1:] / norms[:, None], rss, refinements)
+
+    def weighted_least_squares(self) -> Solution:
+        """Weighted least squares on ill-conditioned data: the double-double factor of √w·[1, X − x̄, y − ȳ], one
+        Householder update per block of rows (``impls._closed_form_factor``), accurate to about 1e-32·cond(X̃)."""
+        X, y, system = self.X, self.y, self.system
+        blocks = (
+            (X[start : start + BLOCK_ROWS], y[start : start + BLOCK_ROWS], self.weights[start : start + BLOCK_ROWS])
+            for start in range(0, X.shape[0], BLOCK_ROWS)
+        )
+        factor = factor_of_blocks(blocks, system.d + 2, system.x_mean, system.y_mean)
+        fit = factor_solutions(factor, system.d, system.x_mean, system.y_mean, X.shape[0])[0]
+        return Solution(fit.coef, fit.intercept, fit.solver, fit.rank, fit.covariance_factor, fit.rss)
+
+
+class SparseRows(RowBlocks):
+    """A scipy.sparse X (CSR), never densified but for a QR on ill-conditioned data, and then only where a dense
+    copy fits in memory (``dense_fits``): refined in float64, by the sparse products Xw and Xᵀr, with no shift."""
+
+    extended = False
+
+    def least_squares(self) -> Solution:
+        if dense_fits(self.X.shape):
+            return RowBlocks(self.X.toarray(), self.y, self.system, self.weights).least_squares()
+        return Moments(self.system, "with a sparse X too large to copy dense").least_squares()
+
+
+def dense_fits(shape: tuple[int, int]) -> bool:
+    """Whether DENSE_COPIES float64 copies of an X of this shape fit in half the memory available now."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            available = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):  # not Linux: assume 8 GiB
+        available = 8 * 2**30
+    return DENSE_COPIES * shape[0] * (shape[1] + 1) * 8 <= available / 2
 
 
 def sufficient_rss(system, coef) -> float:

@@ -1,6 +1,6 @@
-"""The statistics of an OLS fit, as statsmodels' results give them: σ² = RSS / (n − rank − 1),
-se(w)² = σ²·diag((X̃ᵀX̃)⁻¹), se(b)² = σ²·(1/n + x̄ᵀ(X̃ᵀX̃)⁻¹x̄) and R² = 1 − RSS / Σ(y − ȳ)²,
-with (X̃ᵀX̃)⁻¹ = FFᵀ from the solver.
+"""The statistics of a least-squares fit, as statsmodels' OLS and WLS results give them: σ² = Σwr² / (n − rank − 1),
+se(w)² = σ²·diag((X̃ᵀWX̃)⁻¹), se(b)² = σ²·(1/Σw + x̄ᵀ(X̃ᵀWX̃)⁻¹x̄) and R² = 1 − Σwr² / Σw(y − ȳ)², with (X̃ᵀWX̃)⁻¹ = FFᵀ
+from the solver, x̄ and ȳ the weighted means, and n the number of examples (those of weight zero too, as in WLS).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+
+from impls._base import _user_stacklevel
 
 
 class Statistics(NamedTuple):
@@ -19,9 +21,16 @@ class Statistics(NamedTuple):
 
 
 def ols_statistics(
-    rss: float, rank: int, covariance_factor: np.ndarray, n: int, x_mean: np.ndarray, tss: float
+    rss: float,
+    rank: int,
+    covariance_factor: np.ndarray,
+    n: int,
+    x_mean: np.ndarray,
+    tss: float,
+    weight_total: float | None = None,
 ) -> Statistics:
-    """σ², the standard errors and R² of a fit whose residual sum of squares is ``rss`` (F = ``covariance_factor``)."""
+    """σ², the standard errors and R² of a fit whose (weighted) residual sum of squares is ``rss`` (F =
+    ``covariance_factor``), of ``n`` examples whose weights sum to ``weight_total`` (n without weights)."""
     dof = n - rank - 1
     if dof > 0:
         sigma2 = max(rss, 0.0) / dof
@@ -30,11 +39,12 @@ def ols_statistics(
             f"{n} examples for {rank} independent features and an intercept leave no degree of "
             "freedom: sigma2_, coef_stderr_ and intercept_stderr_ are NaN.",
             RuntimeWarning,
-            stacklevel=5,  # the caller of fit: ols_statistics ← _set_solution ← fit ← fit_atomically ← the caller
+            stacklevel=_user_stacklevel(),
         )
         sigma2 = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         rsquared = float(1.0 - rss / tss) if tss > 0 else np.nan
-    coef_stderr = np.sqrt(sigma2 * np.sum(covariance_factor**2, axis=1))
-    intercept_stderr = float(np.sqrt(sigma2 * (1.0 / n + np.sum((x_mean @ covariance_factor) ** 2))))
+    weight_total = n if weight_total is None else weight_total
+    coef_stderr = np.sqrt(sigma2 * np.einsum("ij,ij->i", covariance_factor, covariance_factor))  # no d×d temporary
+    intercept_stderr = float(np.sqrt(sigma2 * (1.0 / weight_total + np.sum((x_mean @ covariance_factor) ** 2))))
     return Statistics(float(sigma2), coef_stderr, intercept_stderr, rsquared)

@@ -1,22 +1,25 @@
-"""Ordinary least squares in closed form: solve the normal equations of the centred data, (X̃ᵀX̃) w = X̃ᵀỹ, b = ȳ − x̄ᵀw.
+"""Least squares in closed form: solve the normal equations of the centred data, (X̃ᵀWX̃) w = X̃ᵀWỹ, b = ȳ − x̄ᵀw
+(W the sample weights, the identity without them; x̄ and ȳ their weighted means).
 
-X̃ᵀX̃ is summed over row blocks (``impls._moments``); the answer is refined, or found by QR, in ``impls._solvers``."""
+X̃ᵀWX̃ is summed over row blocks (``impls._moments``); the answer is refined, or found by QR, in ``impls._solvers``;
+data read once keep a factor updated block by block (``impls._streaming``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import numpy as np
-import scipy.linalg
+import scipy.sparse
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import assert_all_finite, check_X_y
+from sklearn.utils.validation import _check_sample_weight, assert_all_finite, check_is_fitted, validate_data
 
 from impls import _dask
-from impls._base import LinearPredictorMixin, fit_atomically, validate_training_data
+from impls._base import fit_atomically, validate_training_data
 from impls._collections import is_dask
-from impls._moments import BLOCK_ROWS, block_moments, shifts
-from impls._solvers import ReadOnce, RowBlocks, Solution
+from impls._moments import BLOCK_ROWS, CentredSystem, block_moments, shifts, sparse_moments
+from impls._solvers import Moments, RowBlocks, Solution, SparseRows
 from impls._statistics import ols_statistics
+from impls._streaming import Stream
 
 # The normal equations are solved where the equilibrated X̃ᵀX̃ has a condition number of at most this: their error,
 # eps·cond, is then 2e-8 at most, and each step of refinement multiplies it by that much again. QR above it. The
@@ -33,40 +36,51 @@ def textbook_solution(X, y) -> tuple[np.ndarray, float]:
     return coef, float(y_mean - x_mean @ coef)
 
 
-class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
+class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
     """Least-squares linear regression with an intercept, solved in closed form with numpy.
 
-    One pass over X in row blocks sums the moments; the centred system X̃ᵀX̃ w = X̃ᵀỹ is solved by Cholesky where
+    One pass over X in row blocks sums the moments; the centred system X̃ᵀWX̃ w = X̃ᵀWỹ is solved by Cholesky where
     cond(X̃ᵀX̃), columns scaled to unit norm, is at most ``MAX_CONDITION``, then b = ȳ − x̄ᵀw, and (b, w) is refined
-    against the residuals in double-double arithmetic until it converges; else by a QR refined by Björck's method,
-    or by SVD for the minimum-norm ``coef_`` where X̃ is truly rank-deficient (``impls._solvers``). The answer is
-    the exact least-squares solution of the float64 data to 12 digits or more wherever cond(X̃) ≤ 1e10.
+    against the residuals in double-double arithmetic until it converges; else by a QR refined by Björck's method
+    (with weights: a QR of the √w-scaled rows in double-double), or by SVD for the minimum-norm ``coef_`` where X̃
+    is truly rank-deficient (``impls._solvers``). The answer is the exact least-squares solution of the float64
+    data to 12 digits or more wherever cond(X̃) ≤ 1e10.
 
-    ``fit(X, y)`` takes arrays, a ``numpy.memmap`` larger than memory or dask collections, read in blocks, never
-    gathered (only a QR in memory copies X); ``fit_blocks(blocks)`` takes ``(X_block, y_block)`` pairs read once.
+    ``fit(X, y, sample_weight)`` takes arrays, a ``numpy.memmap`` larger than memory, dask collections (without
+    weights), read in blocks, never gathered (only a QR in memory copies X), and a ``scipy.sparse`` X, never made
+    dense: X̃ᵀWX̃ = XᵀWX − Σw·x̄x̄ᵀ from sparse products, which costs the normal equations' eps·cond(X̃)² times a
+    cancellation factor 1 + x̄²/s² (s a column's spread), then refined in float64; ill-conditioned sparse data
+    are copied dense for the QR only where that fits in memory (else the normal equations' answer, with a
+    warning). A 2-D y of k targets is solved from the same moments. ``partial_fit`` and ``fit_blocks(blocks)`` read
+    the rows once, in O(d²) memory: a triangular factor updated block by block in double-double, which keeps
+    the in-memory fit's digits, or where the first block is well-conditioned (``impls._streaming.easy``) the
+    float64 moments, as fast as ``fit`` (with a warning if the data as a whole turn out not to be).
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-        The least-squares weights.
-    intercept_ : float
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        The least-squares weights (one row per target for a 2-D y, as ``LinearRegression``).
+    intercept_ : float or ndarray of shape (n_targets,)
         The least-squares intercept.
     n_iter_ : int
         1: the closed form is not iterative.
     n_refinements_ : int
         Steps of refinement, each a pass over the data: usually 2 (the second changes nothing), at most
         ``impls._refinement.MAX_REFINEMENTS``; 1 or 0 past ``impls._solvers.EXTENDED_LIMIT`` numbers (in
-        float64); 0 for a truly rank-deficient X and from ``fit_blocks``.
+        float64) and for a sparse X; 0 for a truly rank-deficient X and from ``fit_blocks`` and ``partial_fit``.
     solver_ : str
-        ``"normal-equations"``, ``"qr"`` (ill-conditioned), ``"svd"`` (truly rank-deficient) or ``"eigh"``
-        (ill-conditioned, from ``fit_blocks``).
+        ``"normal-equations"``, ``"qr"`` (ill-conditioned in memory; from ``fit_blocks`` and ``partial_fit``
+        whenever the first block is not well-conditioned: the double-double factor), ``"svd"`` (truly
+        rank-deficient) or ``"eigh"`` (ill-conditioned, from the moments alone: a sparse X too large to copy
+        dense, or a stream whose first block was well-conditioned).
     rank_ : int
         Numerical rank of the centred X.
     n_samples_fit_ : int
-        Number of examples fitted.
+        Number of examples fitted (those of zero weight too).
     sigma2_, coef_stderr_, intercept_stderr_, rsquared_ : float, ndarray of shape (n_features,), float, float
-        RSS / (n − rank − 1), the standard errors of ``coef_`` and ``intercept_``, and R², as statsmodels'
-        OLS gives them (``impls._statistics``); NaN, with a warning, where no degree of freedom is left.
+        Σwr² / (n − rank − 1), the standard errors of ``coef_`` and ``intercept_``, and R², as statsmodels'
+        OLS and WLS give them (``impls._statistics``); NaN, with a warning, where no degree of freedom is left.
+        With k targets, one per target: shapes (k,), (k, n_features), (k,), (k,).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -84,125 +98,141 @@ class NumpyClosedFormRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimat
     """
 
     @fit_atomically
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         if is_dask(X, y):  # one task per chunk, where the data live: X is never gathered
+            if sample_weight is not None:
+                raise ValueError(f"{self._name} takes no sample_weight with dask input; got sample_weight.")
             X, y = _dask.validate_data(self, X, y)
             x_shift, y_shift = shifts(*_dask.first_block(X, y))
-            moments, data = _dask.moments(X, y, x_shift, y_shift), _dask.Chunks
+            moments, data, Y, weights = _dask.moments(X, y, x_shift, y_shift), _dask.Chunks, y[:, None], None
+            single_target = True
             if not np.isfinite(moments).all():
                 raise ValueError("Input X or y contains NaN or infinity, or is too large in magnitude for float64.")
         else:  # finiteness is checked on the moments, where a NaN or inf reaches the diagonal: no extra pass over X
-            X, y = validate_training_data(self, X, y, dtype=[np.float64, np.float32], ensure_all_finite=False)
-            x_shift, y_shift = shifts(X[:BLOCK_ROWS], y[:BLOCK_ROWS])
-            moments, data = np.zeros((X.shape[1] + 2,) * 2), RowBlocks
-            for start in range(0, len(X), BLOCK_ROWS):
-                rows = slice(start, start + BLOCK_ROWS)
-                moments += block_moments(X[rows], y[rows], x_shift, y_shift)
+            X, Y, weights, single_target = self._validate(X, y, sample_weight, ensure_all_finite=False)
+            if scipy.sparse.issparse(X):  # unshifted: a shift would fill X in
+                x_shift, y_shift = None, np.mean(Y[:BLOCK_ROWS], axis=0)
+                moments, data = sparse_moments(X, Y, y_shift, weights), SparseRows
+            else:
+                x_shift, y_shift = shifts(X[:BLOCK_ROWS], Y[:BLOCK_ROWS])
+                moments, data = np.zeros((X.shape[1] + 1 + Y.shape[1],) * 2), RowBlocks
+                for start in range(0, len(X), BLOCK_ROWS):
+                    rows = slice(start, start + BLOCK_ROWS)
+                    block_weights = None if weights is None else weights[rows]
+                    moments += block_moments(X[rows], Y[rows], x_shift, y_shift, block_weights)
             if not np.isfinite(np.diag(moments)).all():  # scikit-learn's own message, naming the bad input
-                assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
-                assert_all_finite(y, input_name="y", estimator_name=type(self).__name__)
+                assert_all_finite(X.data if scipy.sparse.issparse(X) else X, input_name="X", estimator_name=self._name)
+                assert_all_finite(Y, input_name="y", estimator_name=self._name)
                 raise ValueError("X or y is too large in magnitude: XᵀX overflows float64. Scale the data first.")
-        system = _CentredSystem(moments, x_shift, y_shift)
-        self._set_solution(_solve(system, data(X, y, system)), system)
+        systems = _systems(moments, x_shift, y_shift)
+        solutions = [_solve(system, data(X, Y[:, j], system, weights)) for j, system in enumerate(systems)]
+        self._set_solutions(solutions, systems, X.shape[0], single_target)
+        self._stream = Stream.of_moments(moments, x_shift, y_shift, X.shape[0])  # for a partial_fit to continue
         return self
 
     @fit_atomically
-    def fit_blocks(self, blocks: Iterable[tuple[np.ndarray, np.ndarray]]):
-        """Fit on ``(X_block, y_block)`` pairs read one at a time, in O(d²) memory plus one block: without the
-        refinement or the QR, which would read the blocks again (``impls._solvers.ReadOnce``)."""
-        moments = x_shift = y_shift = None
-        for X_block, y_block in blocks:
-            X_block, y_block = check_X_y(X_block, y_block, y_numeric=True, dtype=[np.float64, np.float32])
-            if moments is None:
-                x_shift, y_shift = shifts(X_block, y_block)
-                moments = np.zeros((X_block.shape[1] + 2,) * 2)
-            elif X_block.shape[1] != len(moments) - 2:
-                raise ValueError(
-                    f"Every block must have {len(moments) - 2} features, as the first; got {X_block.shape[1]}."
-                )
-            moments += block_moments(X_block, y_block, x_shift, y_shift)
-        if moments is None:
-            raise ValueError("fit_blocks needs at least one block of data; got none.")
-        if not np.isfinite(moments).all():
-            raise ValueError("X or y is too large in magnitude: XᵀX overflows float64. Scale the data first.")
-        system = _CentredSystem(moments, x_shift, y_shift)
-        solution = _solve(system, ReadOnce(system))
+    def partial_fit(self, X, y, sample_weight=None):
+        """Add the rows (X, y) to those seen so far, by ``fit``, ``fit_blocks`` or ``partial_fit``, and solve again:
+        the same answer as ``fit`` on all of them, in O(d²) memory (``impls._streaming``)."""
+        first = not hasattr(self, "_stream")
+        X, Y, weights, single_target = self._validate(X, y, sample_weight, reset=first)
+        if first:
+            stream = Stream.of_first_block(X, Y, weights)
+        elif Y.shape[1] != len(self._stream.y_shift):
+            raise ValueError(f"y has {Y.shape[1]} targets, but the rows seen so far have {len(self._stream.y_shift)}.")
+        else:
+            stream = self._stream.add(X, Y, weights)
+        return self._solve_stream(stream, single_target)
+
+    @fit_atomically
+    def fit_blocks(self, blocks: Iterable[tuple]):
+        """Fit on ``(X_block, y_block)`` or ``(X_block, y_block, sample_weight_block)`` tuples read one at a time,
+        in O(d²) memory plus one block: the same answer as ``partial_fit`` block after block, from scratch."""
+        vars(self).pop("_stream", None)
         vars(self).pop("feature_names_in_", None)  # blocks are arrays: no column names, as scikit-learn resets
-        self.n_features_in_ = system.d
-        self._set_solution(solution, system)
-        return self
+        stream = None
+        for X, y, *sample_weight in blocks:
+            X = X if scipy.sparse.issparse(X) else np.asarray(X)  # arrays: no column names to check between blocks
+            X, Y, weights, single_target = self._validate(X, y, *sample_weight, reset=stream is None)
+            stream = Stream.of_first_block(X, Y, weights) if stream is None else stream.add(X, Y, weights)
+        if stream is None:
+            raise ValueError("fit_blocks needs at least one block of data; got none.")
+        return self._solve_stream(stream, single_target)
 
     def __sklearn_tags__(self):
-        return _dask.dask_input_tags(super().__sklearn_tags__())
+        tags = _dask.dask_input_tags(super().__sklearn_tags__())
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True  # and single_output stays True
+        return tags
 
     def predict(self, X):
-        """X @ coef_ + intercept_; lazily, as a dask array, when X is a dask array or DataFrame."""
-        return _dask.fitted_predict(self, X) if is_dask(X) else super().predict(X)
+        """X @ coef_ᵀ + intercept_ (a sparse X too); lazily, as a dask array, when X is a dask array or DataFrame."""
+        if is_dask(X):
+            return _dask.fitted_predict(self, X)
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
+        return X @ self.coef_.T + self.intercept_
 
-    def _set_solution(self, solution: Solution, system: _CentredSystem) -> None:
-        """The solution and its statistics, assigned together at the end of a fit."""
-        n = int(system.n)
-        statistics = ols_statistics(
-            solution.rss, solution.rank, solution.covariance_factor, n, system.x_mean, system.tss
-        )
-        self.coef_, self.intercept_ = np.asarray(solution.coef, dtype=np.float64), float(solution.intercept)
-        self.sigma2_, self.coef_stderr_, self.intercept_stderr_, self.rsquared_ = statistics
-        self.rank_, self.n_samples_fit_ = int(solution.rank), n
-        self.solver_, self.n_iter_, self.n_refinements_ = solution.solver, 1, int(solution.refinements)
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
 
+    def _validate(self, X, y, sample_weight=None, reset=True, ensure_all_finite=True):
+        """scikit-learn's checks of (X, y, sample_weight): X dense or CSR, y as (n, k), whether y was 1-D, and the
+        weights, non-negative (None without weights, for the unweighted arithmetic)."""
+        rules = {"accept_sparse": ["csr", "csc"], "dtype": [np.float64, np.float32], "multi_output": True}
+        X, y = validate_training_data(self, X, y, reset=reset, ensure_all_finite=ensure_all_finite, **rules)
+        X = X.tocsr() if scipy.sparse.issparse(X) else X
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        return X, (y[:, None] if y.ndim == 1 else y), weights, y.ndim == 1
 
-class _CentredSystem:
-    """The centred normal equations X̃ᵀX̃ w = X̃ᵀỹ, from the moments that ``block_moments`` sums.
+    def _solve_stream(self, stream: Stream, single_target: bool):
+        """The answer from a stream's moments or factor, and the stream kept for the next ``partial_fit``."""
+        if not stream.finite():
+            raise ValueError("X or y is too large in magnitude: XᵀX overflows float64. Scale the data first.")
+        if stream.factor is None:
+            systems = stream.systems()
+            solutions = [_solve(system, Moments(system, "from data read once")) for system in systems]
+        else:
+            systems = stream.solutions()
+            solutions = [Solution(*fit[:6]) for fit in systems]
+        self._set_solutions(solutions, systems, stream.rows, single_target)
+        self._stream = stream
+        return self
 
-    The data enter shifted, X − x_shift and y − y_shift, which float64 subtracts exactly where the
-    shift is close to the values (Sterbenz's lemma); residuals are computed in that frame too, where
-    the intercept is ``offset = y_mean_after_shift − x_mean_after_shiftᵀw``, so that large means never
-    enter a sum of products.
-    """
-
-    def __init__(self, moments: np.ndarray, x_shift, y_shift: float):
-        self.d = d = len(moments) - 2
-        self.n = n = moments[d, d]
-        self.x_shift, self.y_shift = np.zeros(d) if x_shift is None else x_shift, y_shift
-        # Centre exactly: subtract the means that remain after the shifts.
-        self.x_mean_after_shift, self.y_mean_after_shift = moments[:d, d] / n, moments[d, d + 1] / n
-        self.gram = moments[:d, :d] - n * np.outer(self.x_mean_after_shift, self.x_mean_after_shift)
-        self.xty = moments[:d, d + 1] - n * self.x_mean_after_shift * self.y_mean_after_shift
-        self.tss = moments[d + 1, d + 1] - n * self.y_mean_after_shift**2  # Σ(y − ȳ)²
-        self.x_mean, self.y_mean = self.x_shift + self.x_mean_after_shift, self.y_shift + self.y_mean_after_shift
-        self._cholesky = None
-
-    def condition(self) -> float:
-        """Condition number of the Gram matrix of X̃ with its columns scaled to unit norm."""
-        scale = np.sqrt(np.diag(self.gram))
-        if not (scale > 0).all():
-            return np.inf
-        eigenvalues = np.linalg.eigvalsh(self.gram / np.outer(scale, scale))
-        return np.inf if eigenvalues[0] <= 0 else eigenvalues[-1] / eigenvalues[0]
-
-    def solve(self, right=None) -> np.ndarray:
-        """w solving X̃ᵀX̃ w = X̃ᵀỹ (or ``right`` instead of X̃ᵀỹ), by Cholesky: solved, never inverted."""
-        if self._cholesky is None:
-            self._cholesky = scipy.linalg.cho_factor(self.gram)
-        return scipy.linalg.cho_solve(self._cholesky, self.xty if right is None else right)
-
-    def intercept(self, coef, offset: float | None = None) -> float:
-        """b = ȳ − x̄ᵀw, as y_shift + offset − x_shiftᵀw in extended precision (the shifts can be large)."""
-        offset = self.y_mean_after_shift - self.x_mean_after_shift @ coef if offset is None else offset
-        ext = np.longdouble
-        return float(ext(self.y_shift) + ext(offset) - self.x_shift.astype(ext) @ np.asarray(coef, dtype=ext))
-
-    def inverse_factor(self) -> np.ndarray:
-        """F = R⁻¹ with X̃ᵀX̃ = RᵀR (Cholesky), so that (X̃ᵀX̃)⁻¹ = FFᵀ: for the standard errors only."""
-        if self._cholesky is None:
-            self.solve()
-        upper, lower = self._cholesky
-        return scipy.linalg.solve_triangular(upper, np.eye(self.d), lower=lower)
+    def _set_solutions(self, solutions: list[Solution], systems, rows: int, single_target: bool) -> None:
+        """The solutions of the targets and their statistics, assigned together at the end of a fit. ``systems``
+        hold each target's Σw (``n``), weighted x̄ and Σw(y − ȳ)²."""
+        statistics = [
+            ols_statistics(s.rss, s.rank, s.covariance_factor, rows, system.x_mean, system.tss, system.n)
+            for s, system in zip(solutions, systems)
+        ]
+        coef = np.array([s.coef for s in solutions], dtype=np.float64)
+        intercept = np.array([s.intercept for s in solutions], dtype=np.float64)
+        sigma2, coef_stderr, intercept_stderr, rsquared = (np.array(column) for column in zip(*statistics))
+        if single_target:
+            coef, intercept, coef_stderr = coef[0], float(intercept[0]), coef_stderr[0]
+            sigma2, intercept_stderr, rsquared = float(sigma2[0]), float(intercept_stderr[0]), float(rsquared[0])
+        self.coef_, self.intercept_ = coef, intercept
+        self.sigma2_, self.coef_stderr_ = sigma2, coef_stderr
+        self.intercept_stderr_, self.rsquared_ = intercept_stderr, rsquared
+        self.rank_, self.n_samples_fit_ = int(solutions[0].rank), int(rows)
+        self.solver_, self.n_iter_ = solutions[0].solver, 1
+        self.n_refinements_ = max(int(s.refinements) for s in solutions)
 
 
-def _solve(system: _CentredSystem, data) -> Solution:
+def _systems(moments: np.ndarray, x_shift, y_shift) -> list[CentredSystem]:
+    """The centred system of each target, sharing one Cholesky factor of X̃ᵀWX̃."""
+    systems = [CentredSystem.of_target(moments, j, x_shift, y_shift) for j in range(np.size(y_shift))]
+    return [systems[0]] + [system.share_factor(systems[0]) for system in systems[1:]]
+
+
+def _solve(system: CentredSystem, data) -> Solution:
     """The one solving branch of every fit. Well-conditioned: w by Cholesky, b = ȳ − x̄ᵀw, refined against ``data``
-    (``RowBlocks`` in memory, ``_dask.Chunks``, or ``ReadOnce`` from blocks); else ``data``'s own least squares."""
+    (``RowBlocks`` in memory, ``SparseRows``, ``_dask.Chunks``, or ``Moments`` alone); else ``data``'s own least
+    squares."""
     if system.condition() > MAX_CONDITION:
         return data.least_squares()
     coef = system.solve()
