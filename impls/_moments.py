@@ -141,7 +141,8 @@ class CentredSystem:
         if self.d > EXACT_CONDITION_UP_TO:
             equilibrated = self.gram / scale
             equilibrated /= scale[:, None]
-            norm = np.abs(equilibrated).sum(axis=0).max()
+            bands = range(0, self.d, CENTRING_ROWS)  # its 1-norm a band of rows at a time (it is symmetric)
+            norm = max(np.abs(equilibrated[i : i + CENTRING_ROWS]).sum(axis=1).max() for i in bands)
             # Its transpose, the same symmetric matrix in Fortran order, is factored in place: LAPACK's order, no copy.
             factor, info = scipy.linalg.lapack.dpotrf(equilibrated.T, lower=0, overwrite_a=1, clean=1)
             if info != 0:
