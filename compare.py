@@ -16,12 +16,15 @@ and time is computed there by the same code for every implementation.
 from __future__ import annotations
 
 import sys
+import warnings
+
+import numpy as np
 
 import impls
 from impls import NOTEBOOK_B, NOTEBOOK_W, synthetic_data
 from impls._collections import is_dask
-from linreg_compare import cli
-from linreg_compare.capabilities import fits_dask_in_place
+from linreg_compare import cli, race, step_size
+from linreg_compare.capabilities import fits_dask_in_place, has_learning_rate
 from linreg_compare.checks import (
     Settings,
     UsageError,
@@ -34,7 +37,17 @@ from linreg_compare.checks import (
 from linreg_compare.fit import Progress, Timing, build, environment, fit_and_time, recorded_paths
 from linreg_compare.report import Comparison
 from linreg_compare.scale import dask_arrays, gathered_for_one_process
-from linreg_compare.score import Data, Scores, least_squares_reference, score
+from linreg_compare.score import (
+    Data,
+    Scores,
+    cross_validated,
+    in_se,
+    largest_in_se,
+    least_squares_reference,
+    score,
+)
+from linreg_compare.split import folds, split
+from linreg_compare.standardize import final_estimator, standardized
 
 __all__ = ["Comparison", "UsageError", "compare", "main"]
 
@@ -51,7 +64,7 @@ def compare(
     num_examples: int = 1000,
     noise: float = 0.01,
     batch_size: int = 10,
-    lr: float = 0.03,
+    lr: float | str = 0.03,
     num_epochs: int = 3,
     seed: int = 0,
     repeats: int = 5,
@@ -63,20 +76,28 @@ def compare(
     data_name: str | None = None,
     feature_names: list[str] | None = None,
     sample: int | None = None,
+    standardize: bool | None = None,
+    test_fraction: float | None = None,
+    cv: int | None = None,
+    until: float | None = None,
 ) -> Comparison:
     """Fit each implementation in ``impl`` (default: all four) on the same data and score them alike.
 
     Without ``X`` and ``y`` the data come from ``impls.synthetic_data(true_w, true_b, num_examples,
     noise=noise, random_state=seed)`` (the notebook's w = [2, -3.4] and b = 4.2 unless given), and a held-out
     sample of NUM_TEST from the same law, drawn with the independent stream ``random_state=[seed, 1]``.
-    With ``X`` and ``y``, there is no held-out sample, and no true parameters unless ``true_w`` and
-    ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries in the
-    report. X and y may be dask arrays or DataFrames (``linreg_compare.scale``): the closed form, the reference and
-    the scores are then computed where the data live, and the iterative implementations fit the data
-    gathered in memory, or ``sample`` rows of it, or are skipped. ``record_paths`` refits each iterative
-    implementation once more, untimed, to record its parameters after every step (for plots). Bad settings
-    raise UsageError (a ValueError)
-    before anything runs.
+    With ``X`` and ``y`` (the user's data), ``test_fraction`` of the rows (default 0.2) are held out by a seeded
+    random split, or ``cv`` folds are made (the table's fit from the first, the cross-validated test MSE from
+    all); the iterative implementations are fitted on standardised features (``standardize``, default True for
+    the user's data, their line reported in the data's units); there are no true parameters unless ``true_w``
+    and ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries. ``lr``
+    may be "auto": each iterative implementation sets its step from the training data. ``until`` (in standard
+    errors) makes each iterative implementation train epoch by epoch, ``num_epochs`` at most, until it is that
+    close to least squares, and times that. X and y may be dask arrays or DataFrames (``linreg_compare.scale``):
+    the closed form, the reference and the scores are then computed where the data live, and the iterative
+    implementations fit the data gathered in memory, or ``sample`` rows of it, or are skipped.
+    ``record_paths`` refits each iterative implementation once more, untimed, to record its parameters after
+    every step (for plots). Bad settings raise UsageError (a ValueError) before anything runs.
     """
     names = check_names([impl] if isinstance(impl, str) else list(impls.NAMES if impl is None else impl))
     settings = Settings(
@@ -91,40 +112,78 @@ def compare(
         device=device,
         dtype=dtype,
         sample=sample,
+        standardize=standardize,
+        test_fraction=test_fraction,
+        cv=cv,
+        until=until,
     )
     check_device_available(settings.device, names)
-    num_examples, noise, seed, repeats, sample = (
-        settings.num_examples,
-        settings.noise,
-        settings.seed,
-        settings.repeats,
-        settings.sample,
-    )
+    seed, repeats = settings.seed, settings.repeats
+    own_data = X is not None
+    if not own_data and (settings.test_fraction or settings.cv):
+        raise UsageError("--test-fraction and --cv hold out rows of --data; the synthetic data have a test sample")
+    standardize = own_data if settings.standardize is None else settings.standardize
+    test_fraction = settings.test_fraction
+    if test_fraction is None:
+        test_fraction = 0.2 if own_data and settings.cv is None else 0.0
 
-    # Data: the notebook's generator, or the user's arrays.
+    # Data: the notebook's generator, or the user's arrays split into training and held-out rows.
     feature_names = feature_names or (None if X is None else [str(c) for c in getattr(X, "columns", [])] or None)
-    data, noise, data_name = _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_name)
-    on_dask = is_dask(data.X)
+    data, noise, data_name = _data(
+        names, X, y, true_w, true_b, settings.num_examples, settings.noise, seed, dtype, data_name
+    )
+    on_dask, long_run = is_dask(data.X), data.X.size >= 10**6
     if sample is not None and not on_dask:
         raise UsageError("--sample applies to data in dask arrays or DataFrames (--data DIR, or --scheduler)")
+    other_folds = []
+    if settings.cv:
+        first, *other_folds = folds(data.X, data.y, settings.cv, seed)
+        data = Data(*first, data.true_w, data.true_b)
+    elif test_fraction:
+        data = Data(*split(data.X, data.y, test_fraction, seed), data.true_w, data.true_b)
     reference = least_squares_reference(data, noise)
     # Dask data: the closed form fits them where they live; the others in one process, if at all.
-    local = gathered_for_one_process(names, data.X, data.y, sample, seed, dtype) if on_dask else (data.X, data.y, None)
+    local = (
+        gathered_for_one_process(names, data.X, data.y, settings.sample, seed, dtype)
+        if on_dask
+        else (data.X, data.y, None)
+    )
     in_place = {name: fits_dask_in_place(name) for name in names}
 
+    # The step size the data allow, said before any fit (impls/_step_size.py, linreg_compare/step_size.py).
+    estimators = {name: build(name, **settings.estimator_params()) for name in names}
+    stepping = {name: estimator for name, estimator in estimators.items() if has_learning_rate(name)}
+    seen = None if local[0] is None or not stepping else step_size.spectrum(local[0], standardize)
+    stable = {} if seen is None else step_size.limits(stepping, seen, len(local[0]))
+    if (message := step_size.warning(settings.lr, stable, standardize)) is not None:
+        warnings.warn(message, step_size.StepSizeWarning, stacklevel=2)
+
     # Fit and time each implementation, then score it; an error in one is its row's status.
-    rows, curves = [], {}
-    monitor = Progress(len(names) * (repeats + 1 + record_paths), progress, long_run=data.X.size >= 10**6)
+    rows, curves, races, used_lr = [], {}, {}, {}
+    monitor = Progress(len(names) * (repeats + 1 + record_paths), progress, long_run=long_run)
     for name in names:
-        estimator, curves[name] = build(name, **settings.estimator_params()), {}
+        estimator, curves[name] = estimators[name], {}
+        if standardize and name in stepping:
+            estimator = standardized(estimator)
         X_fit, y_fit, where = (data.X, data.y, None) if in_place[name] else local
         if X_fit is None:
             rows.append({"impl": name, **vars(Scores()), **vars(Timing()), "status": f"skipped: {where}"})
             monitor.done(name, rows[-1])
             continue
         try:
-            timing, diverged = fit_and_time(estimator, X_fit, y_fit, repeats, settings.max_seconds, monitor.tick)
-            if record_paths and "record_steps" in estimator.get_params():
+            if settings.until is not None and name in stepping:
+                races[name] = race.run(
+                    estimator,
+                    X_fit,
+                    y_fit,
+                    lambda fitted: largest_in_se(fitted, reference),
+                    settings.until,
+                    settings.num_epochs,
+                )
+                timing, diverged = race.timing(races[name]), races[name].diverged
+            else:
+                timing, diverged = fit_and_time(estimator, X_fit, y_fit, repeats, settings.max_seconds, monitor.tick)
+            if record_paths and "record_steps" in final_estimator(estimator).get_params():
                 curves[name] = recorded_paths(estimator, X_fit, y_fit)
                 monitor.tick()
         except Exception as exc:  # noqa: BLE001 - one implementation's failure is reported in its row
@@ -133,11 +192,20 @@ def compare(
                 {"impl": name, **vars(Scores()), **vars(Timing()), "status": f"error: {type(exc).__name__}: {message}"}
             )
         else:
-            scores = score(estimator, data, reference)
-            status = f"diverged after epoch {estimator.n_iter_}" if diverged else "ok"
+            scores = score(estimator, data, reference, diverged)
+            used_lr[name] = getattr(final_estimator(estimator), "lr_", None)
+            if name in races:
+                status = race.status(races[name], settings.until)
+            else:
+                status = f"diverged after epoch {scores.epochs} (w, b: the epoch before)" if diverged else "ok"
             status += f" ({where})" if where else ""
-            rows.append({"impl": name, **vars(scores), **vars(timing), "status": status})
+            row = {"impl": name, **vars(scores), **vars(timing), "status": status}
+            if other_folds:
+                row.update(cross_validated(estimator, scores.test_mse, other_folds))
+            rows.append(row)
             curves[name]["loss_curve"] = scores.loss_curve
+            if name in races:
+                curves[name]["race"] = vars(races[name])
         monitor.done(name, rows[-1])
     monitor.close()
 
@@ -160,11 +228,32 @@ def compare(
         "device": device,
         "dtype": dtype,
         "data_dtype": str(data.X.dtype),
-        "num_test": None if data.X_test is None else NUM_TEST,
+        "num_test": None if data.X_test is None else int(data.X_test.shape[0]),
+        "test": "independent sample"
+        if not own_data
+        else (f"{settings.cv}-fold" if settings.cv else test_fraction or None),
+        "standardize": standardize,
+        "until": settings.until,
         "dask": on_dask,
         "sample": sample,
     }
-    return Comparison(config, environment(names, device), reference, rows, curves, (data.X, data.y))
+    step = (
+        None
+        if seen is None
+        else {
+            "lambda_max": seen.largest,
+            "lambda_min": seen.smallest,
+            "condition": seen.condition,
+            "standardized": seen.standardized,
+            "lr_limit": stable,
+            "lr_used": used_lr,
+            "note": step_size.note(settings.lr, stable, used_lr, seen),
+        }
+    )
+    for row in rows:
+        if row["impl"] in races and seen is not None:
+            row.update(_predicted(estimators[row["impl"]], seen, reference, settings.until, len(local[0])))
+    return Comparison(config, environment(names, device), reference, rows, curves, (data.X, data.y), step)
 
 
 def _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_name) -> tuple[Data, float | None, str]:
@@ -185,6 +274,19 @@ def _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_na
         raise UsageError(f"--true-w has {len(true_w)} numbers but the data have {X.shape[1]} features")
     truth = (None, None) if true_w is None else check_truth(true_w, true_b, 0.0, "float64")
     return Data(X, y, None, None, *truth), None, data_name or "user arrays"
+
+
+def _predicted(estimator, seen, reference: dict, until: float, num_examples: int) -> dict:
+    """What theory predicts for a race: full-gradient steps of the estimator's own step from the zero line (where
+    the iterative methods start, to init_std) to ``until`` standard errors, and the epochs they make."""
+    start = in_se(np.zeros(len(reference["coef"])), 0.0, reference)
+    if start is None or not getattr(estimator, "n_iter_", 0):
+        return {"predicted_steps": None, "predicted_epochs": None}
+    # The step on the mean half squared error (Hessian G) that the estimator's lr stands for: 2/λ at its limit.
+    step = 2 * estimator.lr_ / (seen.largest * estimator.lr_limit(seen.largest, num_examples=num_examples))
+    steps = step_size.predicted_steps(step, seen, max(start), until)
+    steps_per_epoch = estimator.n_steps_ / estimator.n_iter_
+    return {"predicted_steps": steps, "predicted_epochs": None if steps is None else steps / steps_per_epoch}
 
 
 def main(argv=None) -> int:

@@ -25,6 +25,9 @@ class DataError(UsageError):
     """Bad values in the data (a NaN, an infinity, a number too large), found while computing on them."""
 
 
+LR_RULE = "a finite number > 0 or auto"
+
+
 def is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -59,7 +62,7 @@ class Settings:
     num_examples: int = 1000
     noise: float = 0.01
     batch_size: int = 10
-    lr: float = 0.03
+    lr: float | str = 0.03
     num_epochs: int = 3
     seed: int = 0
     repeats: int = 5
@@ -67,6 +70,10 @@ class Settings:
     device: str = "cpu"
     dtype: str = "float32"
     sample: int | None = None
+    standardize: bool | None = None
+    test_fraction: float | None = None
+    cv: int | None = None
+    until: float | None = None
     seeds_used: int = 1
 
     def __post_init__(self):
@@ -84,7 +91,7 @@ class Settings:
             ),
             ("--noise", self.noise, is_real(self.noise) and 0 <= self.noise < math.inf, "a finite number >= 0"),
             ("--batch-size", self.batch_size, is_int(self.batch_size) and self.batch_size >= 1, "an integer >= 1"),
-            ("--lr", self.lr, is_real(self.lr) and 0 < self.lr < math.inf, "a finite number > 0"),
+            ("--lr", self.lr, self.lr == "auto" or (is_real(self.lr) and 0 < self.lr < math.inf), LR_RULE),
             ("--num-epochs", self.num_epochs, is_int(self.num_epochs) and self.num_epochs >= 0, "an integer >= 0"),
             ("--seed", self.seed, is_int(self.seed) and 0 <= self.seed < top_seed, seed_rule),
             ("--repeats", self.repeats, is_int(self.repeats) and self.repeats >= 1, "an integer >= 1"),
@@ -97,6 +104,19 @@ class Settings:
                 "an integer >= 1",
             ),
             (
+                "--test-fraction",
+                self.test_fraction,
+                self.test_fraction is None or (is_real(self.test_fraction) and 0 <= self.test_fraction < 1),
+                "a fraction in [0, 1)",
+            ),
+            ("--cv", self.cv, self.cv is None or (is_int(self.cv) and self.cv >= 2), "an integer >= 2"),
+            (
+                "--until",
+                self.until,
+                self.until is None or (is_real(self.until) and 0 < self.until < math.inf),
+                "a finite number of standard errors > 0",
+            ),
+            (
                 "--device",
                 self.device,
                 isinstance(self.device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", self.device),
@@ -106,19 +126,22 @@ class Settings:
         for flag, value, ok, rule in checks:
             if not ok:
                 raise UsageError(f"{flag} must be {rule}; got {value!r}")
+        if self.cv is not None and self.test_fraction not in (None, 0):
+            raise UsageError(f"--cv and --test-fraction {self.test_fraction} both hold rows out; give one of them")
         for name, kind in [
             ("num_examples", int),
             ("noise", float),
             ("batch_size", int),
-            ("lr", float),
+            *([] if self.lr == "auto" else [("lr", float)]),
             ("num_epochs", int),
             ("seed", int),
             ("repeats", int),
             ("max_seconds", float),
         ]:
             object.__setattr__(self, name, kind(getattr(self, name)) + kind(0))  # + 0 turns −0.0 into 0.0
-        if self.sample is not None:
-            object.__setattr__(self, "sample", int(self.sample))
+        for name, kind in [("sample", int), ("test_fraction", float), ("cv", int), ("until", float)]:
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, kind(getattr(self, name)) + kind(0))
 
     def estimator_params(self) -> dict:
         """The settings an iterative estimator takes, by their parameter names."""

@@ -10,6 +10,7 @@ import argparse
 import math
 import os
 import sys
+import warnings
 
 import impls
 from linreg_compare.capabilities import has_learning_rate, names_that, trains_data_parallel
@@ -18,10 +19,21 @@ from linreg_compare.cluster import TIMEOUT, check_scheduler, dask_scheduler
 from linreg_compare.files import check_not_input, check_output, staged_outputs, write_text, write_utf8
 from linreg_compare.read import diagnose_files, many_files
 from linreg_compare.render import FORMATS
+from linreg_compare.step_size import StepSizeWarning
 
 DEFAULT = Settings()  # every flag's default, defined once, in Settings
 
 LONG_PLOT_FEATURES = 1000  # from this many features, drawing the loss contours takes seconds: say so first
+
+
+def _lr(text: str):
+    """--lr: a number, or auto."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0 or auto; got {text!r}") from None
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -78,9 +90,10 @@ def parser() -> argparse.ArgumentParser:
     add("--batch-size", type=int, default=DEFAULT.batch_size, help="minibatch size of the iterative implementations")
     add(
         "--lr",
-        type=float,
+        type=_lr,
         default=DEFAULT.lr,
-        help="learning rate (the notebook's convention: MSE averaged over the batch)",
+        help="learning rate (the notebook's convention: MSE averaged over the batch), or auto: a step set from the "
+        "training data, a fraction of each implementation's stability limit",
     )
     add(
         "--num-epochs",
@@ -115,6 +128,28 @@ def parser() -> argparse.ArgumentParser:
     )
     add("--target", metavar="COLUMN", help="the column of --data to predict")
     add("--features", metavar="A,B,...", help="the columns of --data to predict from (default: all but the target)")
+    add("--dropna", action="store_true", help="drop the rows of --data with a missing value (the report says how many)")
+    add(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        help="fit the iterative implementations on features scaled to mean 0 and variance 1, reported in the data's "
+        "units (default: on with --data, off for the synthetic data)",
+    )
+    add(
+        "--test-fraction",
+        type=float,
+        metavar="F",
+        help="with --data: hold out this fraction of the rows, a seeded random split, to score every fit on "
+        "(default 0.2; 0 trains on every row)",
+    )
+    add("--cv", type=int, metavar="K", help="with --data: K-fold cross-validated test MSE of every implementation")
+    add(
+        "--until",
+        type=float,
+        metavar="T",
+        help="train each iterative implementation epoch by epoch (--num-epochs at most) until every parameter is "
+        "within T standard errors of least squares, and report the epochs and seconds it took",
+    )
     add(
         "--scheduler",
         metavar="WHERE",
@@ -211,6 +246,8 @@ def run_report(args, compare):
         raise UsageError("--data and --target go together: give the data file and the column to predict")
     if args.features is not None and args.data is None:
         raise UsageError("--features picks columns of --data; give --data and --target too")
+    if args.dropna and args.data is None:
+        raise UsageError("--dropna drops rows of --data with a missing value; give --data and --target too")
     dask = args.data is not None and (args.scheduler is not None or many_files(args.data))
     if (args.scheduler is not None or args.sample is not None) and not dask:
         raise UsageError(
@@ -228,8 +265,9 @@ def run_report(args, compare):
         scheduler = "threads" if args.scheduler is None else args.scheduler
         with dask_scheduler(scheduler, args.timeout, args.dashboard):
             try:
-                X, y, names, count = read_dask(args.data, args.target, features)
+                X, y, names, count, dropped = read_dask(args.data, args.target, features, args.dropna)
                 name = f"{args.data} ({count} file{'s' * (count > 1)}, dask {scheduler.split('://')[0]})"
+                name += _dropped(dropped)
                 return compare(
                     args.impl,
                     X=X,
@@ -249,24 +287,30 @@ def run_report(args, compare):
     if args.data is not None:
         from linreg_compare.read import read_data
 
-        X, y, names = read_data(args.data, args.target, features)
+        X, y, names, dropped = read_data(args.data, args.target, features, args.dropna)
         return compare(
             args.impl,
             X=X,
             y=y,
             true_w=args.true_w,
             true_b=args.true_b,
-            data_name=args.data,
+            data_name=args.data + _dropped(dropped),
             feature_names=names,
             **settings,
         )
     return compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)
 
 
+def _dropped(rows: int) -> str:
+    return f" ({rows} row{'s' * (rows != 1)} with a missing value dropped, --dropna)" if rows else ""
+
+
 def run_study(args):
     """The study the subcommand asks for."""
     from linreg_compare import study, sweeps
 
+    if (args.data is None) != (args.target is None):
+        raise UsageError("--data and --target go together: give the data file and the column to predict")
     if args.command == "equivalences":
         Settings(
             num_examples=args.num_examples,
@@ -295,10 +339,46 @@ def run_study(args):
         stepping = names_that(has_learning_rate)
         if args.impl is not None and args.impl not in stepping:
             raise UsageError(f"--impl of the lr-batch sweep must be one of {', '.join(stepping)}; got {args.impl!r}")
-        return sweeps.sweep_lr_batch(impl=args.impl, seed=args.seed)
+        if args.data is None:
+            return sweeps.sweep_lr_batch(impl=args.impl, seed=args.seed)
+        from linreg_compare.read import read_data
+
+        if many_files(args.data):
+            raise UsageError("sweep lr-batch reads one --data file (CSV or Parquet), not a directory or glob")
+        features = None if args.features is None else [name.strip() for name in args.features.split(",")]
+        X, y, _, dropped = read_data(args.data, args.target, features, args.dropna)
+        standardize = True if args.standardize is None else args.standardize
+        return sweeps.sweep_lr_batch(
+            impl=args.impl, seed=args.seed, X=X, y=y, standardize=standardize, data_name=args.data + _dropped(dropped)
+        )
     if args.kind == "data-size":
         return sweeps.sweep_data_size(seeds=tuple(range(args.seed, args.seed + 5)))
     return sweeps.sweep_init(seed=args.seed)
+
+
+# The top-level flags a subcommand reads: the lr × batch sweep runs on --data as the comparison does.
+SUBCOMMAND_FLAGS = {("sweep", "lr-batch"): ("--data", "--target", "--features", "--dropna", "--standardize")}
+
+
+def check_top_level_flags(top: argparse.ArgumentParser, argv: list[str], args) -> None:
+    """Refuse a flag given before a subcommand that the subcommand would ignore (``--lr 0.1 sweep init``)."""
+    if args.command is None:
+        return
+    given = argv[: argv.index(args.command)] if args.command in argv else []
+    used = SUBCOMMAND_FLAGS.get((args.command, getattr(args, "kind", None)), ())
+    for token in given:
+        name = token.split("=")[0]
+        if not name.startswith("--"):
+            continue
+        for action in top._actions:
+            flag = next((option for option in action.option_strings if option.startswith(name)), None)
+            if flag is not None and flag not in used and flag not in ("--help", "--debug"):
+                what = " ".join(filter(None, [args.command, getattr(args, "kind", None)]))
+                takes = f"; it takes {', '.join(used)} from before it" if used else ""
+                raise UsageError(
+                    f"{flag} applies to the comparison, not to '{what}', which would ignore it "
+                    f"(its own flags go after it: compare.py {what} --help){takes}"
+                )
 
 
 def run(args, compare) -> int:
@@ -349,8 +429,29 @@ def main(argv, compare) -> int:
     """The command line: ``argv`` (None: sys.argv), the comparison made by ``compare``."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning(warnings.showwarning)
+        return _main(argv, compare, debug)
+
+
+def _one_line_warning(show):
+    """The step-size warning on the command line: one line, as the errors are (others as ``show`` shows them)."""
+
+    def one_line(message, category, *args, **kwargs) -> None:
+        if issubclass(category, StepSizeWarning):
+            print(f"compare.py: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return one_line
+
+
+def _main(argv, compare, debug: bool) -> int:
     try:
-        return run(parser().parse_args(argv), compare)
+        top = parser()
+        args = top.parse_args(argv)
+        check_top_level_flags(top, argv, args)
+        return run(args, compare)
     except UsageError as exc:
         if debug:
             raise

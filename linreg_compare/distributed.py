@@ -125,7 +125,7 @@ def prepare(args, local_rank: int):
     if args.data is not None:
         from linreg_compare.read import read_data
 
-        X, y, _ = read_data(args.data, args.target)
+        X, y = read_data(args.data, args.target)[:2]
     else:
         X, y = synthetic_data(args.true_w, args.true_b, args.num_examples, noise=args.noise, random_state=args.seed)
     params = {

@@ -84,14 +84,24 @@ def fit_and_time(estimator, X, y, repeats: int, max_seconds: float = math.inf, t
 
 
 def recorded_paths(estimator, X, y) -> dict:
-    """The parameters after every step (every epoch for sklearn-sgd) of a copy of ``estimator``, for plots."""
+    """The parameters after every step (every epoch for sklearn-sgd) of a copy of ``estimator`` (or of a
+    standardising pipeline, its path taken back to the data's units), for plots."""
     from sklearn.base import clone
 
-    traced = clone(estimator).set_params(record_steps=True)
+    from linreg_compare.standardize import final_estimator
+
+    traced = clone(estimator)
+    final_estimator(traced).set_params(record_steps=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)
         traced.fit(X, y)
-    return {"coef_path": traced.coef_path_, "intercept_path": traced.intercept_path_}
+    learner = final_estimator(traced)
+    coef_path, intercept_path = learner.coef_path_, learner.intercept_path_
+    if learner is not traced:  # w = w_z/s, b = b_z − wᵀμ
+        scaler = traced[0]
+        coef_path = coef_path / scaler.scale_
+        intercept_path = intercept_path - coef_path @ scaler.mean_
+    return {"coef_path": coef_path, "intercept_path": intercept_path}
 
 
 def environment(names, device: str) -> dict:

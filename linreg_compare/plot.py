@@ -152,8 +152,11 @@ def draw_comparison(result: Comparison):
     Every loss comes from the (d+2)×(d+2) moments of the data (``path_mse``): memory O(grid + path), whatever n.
     """
     plt = pyplot()
-    fig, (loss_axis, path_axis) = plt.subplots(1, 2, figsize=(12, 5))
-    X, y = result.data
+    races = {name: c["race"] for name, c in result.curves.items() if "race" in c}
+    fig, axes = plt.subplots(2 if races else 1, 2, figsize=(12, 10 if races else 5), squeeze=False)
+    (loss_axis, path_axis), X, y = axes[0], *result.data
+    if races:
+        draw_race(result, races, *axes[1])
     paths = {
         name: np.column_stack([c["coef_path"], c["intercept_path"]])
         for name, c in result.curves.items()
@@ -201,6 +204,27 @@ def draw_comparison(result: Comparison):
     path_axis.legend()
     fig.tight_layout()
     return fig
+
+
+def draw_race(result: Comparison, races: dict, epoch_axis, time_axis) -> None:
+    """The race to least squares (``--until``): each iterative method's largest distance to it in standard errors,
+    against epochs and against training seconds (log scales), the bar T, and the closed form as one point."""
+    until, floor = result.config["until"], result.config["until"] / 100
+    for name, race in races.items():
+        distances = np.maximum(race["distances"], floor)
+        epochs = np.arange(1, len(distances) + 1)
+        (line,) = epoch_axis.plot(epochs, distances, label=name)
+        time_axis.plot(race["seconds"], distances, color=line.get_color(), label=name)
+    for row in result.results:
+        if row["impl"] not in races and row["fit_seconds"] is not None:
+            time_axis.plot(row["fit_seconds"], floor, marker="*", markersize=12, linestyle="none", color="red")
+            time_axis.annotate(f"{row['impl']} (exact, drawn at the floor)", (row["fit_seconds"], floor), fontsize=7)
+    for axis, xlabel in [(epoch_axis, "epoch"), (time_axis, "training seconds")]:
+        axis.axhline(until, color="black", linestyle=":", label=f"T = {until:g} SE")
+        axis.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="max |θ − θ_ls| / SE")
+        axis.legend(fontsize=8)
+    epoch_axis.set_title("The race to least squares, in standard errors")
+    time_axis.set_title("The same race against the clock")
 
 
 def png_writer(fig):

@@ -21,11 +21,36 @@ PARQUET, CSV = (".parquet", ".pq"), (".csv",)
 DATA_SUFFIXES = PARQUET + CSV  # what a directory given as --data is read for
 
 
-def read_data(path: str, target: str, features: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(X, y, feature names) from a .csv or .parquet file, in float64; every problem a one-line UsageError."""
+# Cells read as missing values, as pyarrow and pandas read them.
+MISSING = ("", "NA", "N/A", "NaN", "nan", "NULL", "null")
+
+
+def read_data(path: str, target: str, features: list[str] | None = None, dropna: bool = False):
+    """(X, y, feature names, rows dropped) from a .csv or .parquet file, in float64; every problem a one-line
+    UsageError. Rows with a missing value are dropped with ``dropna``, and otherwise named, column by column."""
     if path.lower().endswith(PARQUET):
-        return _read_parquet(path, target, features)
-    return read_csv(path, target, features)
+        return _read_parquet(path, target, features, dropna)
+    return read_csv(path, target, features, dropna)
+
+
+def without_missing(X, y, columns: list[str], path: str, dropna: bool):
+    """(X, y, rows dropped): the rows with a missing value (NaN) dropped with ``dropna``; else, if there are any,
+    one line naming each column that has them and in how many rows."""
+    missing = np.isnan(X).any(axis=1) | np.isnan(y)
+    if not missing.any():
+        return X, y, 0
+    dropped = int(missing.sum())
+    if not dropna:
+        counts = [(name, int(np.isnan(values).sum())) for name, values in zip(columns, [*X.T, y])]
+        listed = ", ".join(f"{name!r} in {count} row{'s' * (count > 1)}" for name, count in counts if count)
+        raise UsageError(
+            f"--data {path} has missing values: {listed}; --dropna drops the {dropped} "
+            f"{'rows that have one' if dropped > 1 else 'row that has one'} "
+            "(or leave those columns out with --features)"
+        )
+    if missing.all():
+        raise UsageError(f"--data {path}: every row has a missing value; --dropna leaves nothing to fit")
+    return X[~missing], y[~missing], dropped
 
 
 def many_files(path: str) -> bool:
@@ -50,8 +75,9 @@ def data_files(path: str) -> list[str]:
     return sorted(files)
 
 
-def read_dask(path: str, target: str, features: list[str] | None = None):
-    """(X, y, feature names, number of files): lazy float64 dask arrays of the files ``path`` names.
+def read_dask(path: str, target: str, features: list[str] | None = None, dropna: bool = False):
+    """(X, y, feature names, number of files, rows dropped): lazy float64 dask arrays of the files ``path`` names,
+    without the rows that have a missing value when ``dropna`` (counted by one more pass).
 
     Every file's header is read first: each file must have the first file's columns, in any order, and
     columns are taken by name. A value that is not a number surfaces when the data are read.
@@ -90,9 +116,12 @@ def read_dask(path: str, target: str, features: list[str] | None = None):
             raise UsageError(f"--data {path} column {name!r} holds {dtype}, not numbers")
     # One array of the features and the target together, so that X and y share their row chunks; with
     # query planning, optimised first, so that the partitions counted are those the array will have.
-    frame = frame.astype("float64")
+    frame, dropped = frame.astype("float64"), 0
+    if dropna:
+        dropped = int(frame.isna().any(axis=1).sum().compute())
+        frame = frame.dropna()
     table = (frame.optimize() if hasattr(frame, "optimize") else frame).to_dask_array(lengths=True)
-    return table[:, :-1], table[:, -1], features, len(files)
+    return table[:, :-1], table[:, -1], features, len(files), dropped
 
 
 def diagnose_files(path: str, target: str, features: list[str] | None) -> None:
@@ -146,8 +175,9 @@ def choose_columns(header: list[str], target: str, features: list[str] | None, p
     return features
 
 
-def read_csv(path: str, target: str, features: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read a CSV with a header row: ``target`` is the column to predict, ``features`` the columns of X."""
+def read_csv(path: str, target: str, features: list[str] | None = None, dropna: bool = False):
+    """Read a CSV with a header row: ``target`` is the column to predict, ``features`` the columns of X; the
+    rows with a missing value (an empty cell, NA, NaN) dropped with ``dropna``. (X, y, features, rows dropped)."""
     import pyarrow as pa
     import pyarrow.csv
 
@@ -160,7 +190,9 @@ def read_csv(path: str, target: str, features: list[str] | None = None) -> tuple
             # The header's names as read above (stripped of spaces): pyarrow skips the header record itself.
             read_options=pyarrow.csv.ReadOptions(column_names=header, skip_rows=header_lines),
             convert_options=pyarrow.csv.ConvertOptions(
-                column_types=dict.fromkeys(columns, pa.float64()), include_columns=columns
+                column_types=dict.fromkeys(columns, pa.float64()),
+                include_columns=columns,
+                null_values=list(MISSING),
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -168,18 +200,19 @@ def read_csv(path: str, target: str, features: list[str] | None = None) -> tuple
         raise UsageError(f"--data {path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
     if table.num_rows == 0:
         raise UsageError(f"--data {path} has a header but no data rows")
-    X, y = _to_numpy(table, features, target)
-    if any(table.column(name).null_count for name in columns) or not (np.isfinite(X).all() and np.isfinite(y).all()):
-        _diagnose_csv(path, header, columns)  # a missing or non-finite cell: say where
-    return X, y, features
+    X, y = _to_numpy(table, features, target)  # a missing cell is NaN
+    X, y, dropped = without_missing(X, y, columns, path, dropna)
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        _diagnose_csv(path, header, columns)  # an infinite cell: say where
+    return X, y, features, dropped
 
 
 def _to_numpy(table, features, target) -> tuple[np.ndarray, np.ndarray]:
     """X column by column into one C-ordered float64 array, and y, from an Arrow table of float64 columns."""
     X = np.empty((table.num_rows, len(features)))
     for j, name in enumerate(features):
-        X[:, j] = table.column(name).to_numpy(zero_copy_only=False)
-    return X, table.column(target).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+        X[:, j] = table.column(name).fill_null(np.nan).to_numpy(zero_copy_only=False)
+    return X, table.column(target).fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
 
 
 def _records(path: str):
@@ -211,28 +244,37 @@ def _csv_header(path: str) -> tuple[list[str], int]:
 
 
 def _diagnose_csv(path: str, header: list[str], columns: list[str]) -> None:
-    """Find the first bad record or cell of the columns used, and raise its one-line error."""
+    """Find the first bad record or cell of the columns used, and raise its one-line error: a ragged record, a
+    cell that is not a number (naming every column that has one), or an infinite one."""
     used = [header.index(name) for name in columns]
     records = _records(path)
     next(records)  # the header
+    first, text = None, []
     for line, row in records:
         if len(row) != len(header):
             raise UsageError(f"--data {path} line {line} has {len(row)} fields; the header has {len(header)}")
         for j in used:
-            cell = row[j]
+            cell = row[j].strip()
+            if cell in MISSING or header[j] in text:
+                continue
             cell_line = line + sum(field.count("\n") for field in row[:j])  # a quoted field can span lines
             try:
                 value = float(cell.replace("_", "?"))  # Python reads 1_000 as 1000; pyarrow does not
             except ValueError:
-                what = "is empty" if not cell.strip() else f"is {cell.strip()[:20]!r}, not a number"
-                raise UsageError(f"--data {path} line {cell_line}, column {header[j]!r} {what}") from None
-            if not math.isfinite(value):
-                raise UsageError(
-                    f"--data {path} line {cell_line}, column {header[j]!r} is {cell.strip()}, not a finite number"
-                )
+                text.append(header[j])
+                first = first or f"--data {path} line {cell_line}, column {header[j]!r} is {cell[:20]!r}, not a number"
+                continue
+            if not math.isfinite(value) and first is None:
+                raise UsageError(f"--data {path} line {cell_line}, column {header[j]!r} is {cell}, not a finite number")
+    if text:
+        numeric = [name for name in columns[:-1] if name not in text]  # the features: the target is last
+        raise UsageError(
+            f"{first}; the columns that hold text are {', '.join(map(repr, text))}: choose numeric ones with "
+            f"--features{' (numeric here: ' + ','.join(numeric) + ')' if numeric else ''}"
+        )
 
 
-def _read_parquet(path: str, target: str, features: list[str] | None):
+def _read_parquet(path: str, target: str, features: list[str] | None, dropna: bool = False):
     import pyarrow as pa
     import pyarrow.parquet
 
@@ -244,20 +286,28 @@ def _read_parquet(path: str, target: str, features: list[str] | None):
         raise UsageError(f"cannot read --data {path} as Parquet: {str(exc).splitlines()[0]}") from None
     if table.num_rows == 0:
         raise UsageError(f"--data {path} has no rows")
-    for name in [*features, target]:
-        column = table.column(name)
-        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-            raise UsageError(f"--data {path} column {name!r} holds {column.type}, not numbers")
-        if column.null_count:
-            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]) + 1
-            raise UsageError(f"--data {path} row {row}, column {name!r} is missing")
+    text = [name for name in table.column_names if not _numeric(table.column(name).type)]
+    if text:
+        kinds = ", ".join(f"{name!r} holds {table.column(name).type}" for name in text)
+        numeric = [name for name in features if name not in text]
+        raise UsageError(
+            f"--data {path} column {kinds}, not numbers: choose numeric columns with --features"
+            f"{' (numeric here: ' + ','.join(numeric) + ')' if numeric else ''}"
+        )
     table = table.cast(pa.schema([pa.field(name, pa.float64()) for name in table.column_names]))
-    X, y = _to_numpy(table, features, target)
+    X, y = _to_numpy(table, features, target)  # a missing value is NaN
     for j, values in enumerate([*X.T, y]):
-        bad = np.flatnonzero(~np.isfinite(values))
+        bad = np.flatnonzero(np.isinf(values))
         if bad.size:
             name = [*features, target][j]
             raise UsageError(
                 f"--data {path} row {bad[0] + 1}, column {name!r} is {values[bad[0]]}, not a finite number"
             )
-    return X, y, features
+    X, y, dropped = without_missing(X, y, [*features, target], path, dropna)
+    return X, y, features, dropped
+
+
+def _numeric(kind) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)

@@ -24,7 +24,13 @@ COLUMNS = [
     ("train MSE", lambda r: number(r["train_mse"], "{:.3e}")),
     ("excess", lambda r: number(r["excess_train_mse"], "{:+.1e}")),
     ("test MSE", lambda r: number(r["test_mse"], "{:.3e}")),
+    ("test R²", lambda r: number(r["test_r2"], "{:.3f}")),
+    (
+        "cv MSE (mean ± sd)",
+        lambda r: f"{number(r.get('cv_test_mse_mean'), '{:.3e}')} ± {number(r.get('cv_test_mse_std'), '{:.1e}')}",
+    ),
     ("epochs", lambda r: number(r["epochs"], "{}")),
+    ("predicted", lambda r: number(r.get("predicted_epochs"), "{:.3g}")),
     (
         "fit ms (median [q1, q3])",
         lambda r: (
@@ -38,6 +44,20 @@ COLUMNS = [
 TRUTH_COLUMNS = ("w error", "b error")
 
 
+def _shown(title: str, config: dict, results: list[dict]) -> bool:
+    """Whether the table has this column: the truth's only when it is known, test R² only on the user's data (the
+    synthetic data's test MSE has the noise floor to compare with), the cv column with --cv, predicted with --until."""
+    if title in TRUTH_COLUMNS:
+        return config["true_w"] is not None
+    if title == "test R²":
+        return config.get("test") not in (None, "independent sample")
+    if title.startswith("cv MSE"):
+        return any("cv_test_mse_mean" in row for row in results)
+    if title == "predicted":
+        return any("predicted_epochs" in row for row in results)
+    return True
+
+
 @dataclass
 class Comparison:
     """The result of ``compare``. ``str(result)`` is the table; ``result.render(fmt)`` gives ``table``,
@@ -49,12 +69,14 @@ class Comparison:
     results: list[dict]
     curves: dict = field(default_factory=dict, repr=False)  # for plots: loss curves and parameter paths
     data: tuple = field(default=None, repr=False)  # the training (X, y), for plots
+    step: dict | None = None  # the step size the data allow (linreg_compare.step_size), None without iterative ones
 
     def to_dict(self) -> dict:
         return {
             "config": self.config,
             "environment": self.environment,
             "reference": self.reference,
+            "step_size": self.step,
             "results": self.results,
         }
 
@@ -62,8 +84,7 @@ class Comparison:
         return self.results
 
     def cells(self) -> tuple[list[str], list[list[str]]]:
-        known_truth = self.config["true_w"] is not None
-        columns = [(title, cell) for title, cell in COLUMNS if known_truth or title not in TRUTH_COLUMNS]
+        columns = [(title, cell) for title, cell in COLUMNS if _shown(title, self.config, self.results)]
         return [title for title, _ in columns], [[cell(row) for _, cell in columns] for row in self.results]
 
     def notes(self) -> list[str]:
@@ -89,6 +110,7 @@ class Comparison:
                 "where the data live, one pass each (times include "
                 f"reading them); the other implementations fit {local}, or were skipped (their status says why)"
             )
+        notes.extend(self._own_data_notes())
         if c["noise"] is not None:
             notes.append(
                 f"noise floor sigma^2 = {ref['noise_floor_mse']:.3e}; expected |θ_ls - θ| of least squares "
@@ -101,6 +123,47 @@ class Comparison:
             f"{env['device']}, {env['threads']} threads; Python {env['python']}, numpy {env['numpy']}, "
             f"torch {env['torch']}, scikit-learn {env['scikit-learn']}"
         )
+        return notes
+
+    def _own_data_notes(self) -> list[str]:
+        """What was done to the user's data: rows held out, features standardised, the step size they allow, a
+        rank below the number of features, and the race to least squares."""
+        c, ref, notes = self.config, self.reference, []
+        if c.get("test") not in (None, "independent sample"):
+            if isinstance(c["test"], str):
+                notes.append(
+                    f"held out: {c['test']} cross-validation (scikit-learn's KFold, shuffled with the seed); the "
+                    f"table's fits, times and test MSE are fold 1's ({c['num_examples']} rows to train, "
+                    f"{c['num_test']} held out), cv MSE is over every fold"
+                )
+            else:
+                notes.append(
+                    f"held out: {c['num_test']} rows ({c['test']:.0%}, a seeded random split, --test-fraction); the "
+                    f"reference and every fit used the other {c['num_examples']}; test R² = 1 − test MSE / Var(y_test)"
+                )
+        if c.get("standardize"):
+            notes.append(
+                "standardised: the iterative implementations fit (x − mean)/sd of the training rows (StandardScaler "
+                "in a Pipeline); their w and b are mapped back to the data's units. The closed form fits the data "
+                "as given: least squares is the same line either way"
+            )
+        if self.step is not None:
+            notes.append(self.step["note"])
+        if ref.get("rank") is not None and ref["rank"] < c["num_features"]:
+            notes.append(
+                f"rank: X has rank {ref['rank']} < {c['num_features']} features (a constant column, or columns that "
+                "repeat or combine others); least squares then has many solutions and the closed form gives the one "
+                "of minimum norm; the iterative methods still run"
+            )
+        if c.get("until") is not None:
+            until = f"{c['until']:g}"
+            notes.append(
+                f"until {until} SE: each iterative implementation trained one epoch at a time (its partial_fit), "
+                f"{c['num_epochs']} epochs at most, until every parameter was within {until} standard errors of "
+                "least squares; fit ms is the training time alone; predicted: the epochs that full-gradient descent "
+                "with the same step needs from the zero line, ln(start/T)/(−ln ρ) steps with ρ = max|1 − αλ| over "
+                "the spectrum of G"
+            )
         return notes
 
     def to_json(self) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from impls._collections import is_dask
 from linreg_compare.checks import DataError
+from linreg_compare.standardize import final_estimator, in_original_units
 
 
 @dataclass
@@ -37,9 +38,11 @@ class Scores:
     intercept_error: float | None = None
     param_distance_to_lstsq: float | None = None
     param_distance_to_lstsq_in_se: float | None = None
+    distance_in_se: list[float] | None = None  # |θⱼ − θ_lsⱼ|/seⱼ for w₁, …, w_d, b: an unfit b cannot hide
     train_mse: float | None = None
     excess_train_mse: float | None = None
     test_mse: float | None = None
+    test_r2: float | None = None
     epochs: int | None = None
     loss_curve: list[float] | None = None
 
@@ -82,36 +85,86 @@ def least_squares_reference(data: Data, noise: float | None) -> dict:
         "solver": f"numpy-closed-form, {fit.solver_}",
         "coef_stderr": fit.coef_stderr_.tolist(),
         "intercept_stderr": fit.intercept_stderr_,
+        "rank": int(fit.rank_),
         "train_mse": mse(data.X, data.y, fit.coef_, fit.intercept_),
+        "test_mse": None if data.X_test is None else checked_mse(data.X_test, data.y_test, fit.coef_, fit.intercept_),
         "noise_floor_mse": None if noise is None else noise**2,
         "expected_lstsq_param_error": None if noise is None else noise * math.sqrt((num_features + 1) / num_examples),
     }
 
 
-def score(estimator, data: Data, reference: dict) -> Scores:
-    """The scores of a fitted estimator: errors against the truth and against least squares, and its MSEs."""
-    coef, intercept = np.asarray(estimator.coef_, dtype=np.float64), float(estimator.intercept_)
-    lstsq = np.append(reference["coef"], reference["intercept"])
-    stderr = np.append(reference["coef_stderr"], reference["intercept_stderr"])
-    distance = np.abs(np.append(coef, intercept) - lstsq)
+def checked_mse(X, y, coef, intercept) -> float:
+    """``mse`` of held-out rows, which no fit has checked: a NaN or inf among them is an error in the data."""
+    value = mse(X, y, coef, intercept)
+    if not math.isfinite(value):
+        raise DataError("the data: the held-out rows contain NaN or infinity, or values too large for float64")
+    return value
+
+
+def score(estimator, data: Data, reference: dict, diverged: bool = False) -> Scores:
+    """The scores of a fitted estimator (or standardising pipeline, its line taken back to the data's units):
+    errors against the truth and against least squares, and its MSEs. A diverged fit has no distance to least
+    squares: its parameters are those of the last epoch before it blew up, not an estimate."""
+    coef, intercept = in_original_units(estimator)
+    distances = None if diverged else in_se(coef, intercept, reference)
+    distance = np.abs(np.append(coef, intercept) - np.append(reference["coef"], reference["intercept"]))
     train_mse = mse(data.X, data.y, coef, intercept)
+    test_mse = None if data.X_test is None else mse(data.X_test, data.y_test, coef, intercept)
     return Scores(
         coef=coef.tolist(),
         intercept=intercept,
         coef_error=None if data.true_w is None else float(np.linalg.norm(coef - data.true_w)),
         intercept_error=None if data.true_b is None else abs(intercept - data.true_b),
-        param_distance_to_lstsq=float(np.linalg.norm(distance)),
-        param_distance_to_lstsq_in_se=_largest_ratio(distance, stderr),
+        param_distance_to_lstsq=None if diverged else float(np.linalg.norm(distance)),
+        param_distance_to_lstsq_in_se=None if distances is None else max(distances),
+        distance_in_se=distances,
         train_mse=train_mse,
         excess_train_mse=train_mse - reference["train_mse"],
-        test_mse=None if data.X_test is None else mse(data.X_test, data.y_test, coef, intercept),
-        epochs=int(estimator.n_iter_),
-        loss_curve=[float(v) for v in getattr(estimator, "loss_curve_", [])],
+        test_mse=test_mse,
+        test_r2=None if test_mse is None else r2(test_mse, data.y_test),
+        epochs=int(final_estimator(estimator).n_iter_),
+        loss_curve=[float(v) for v in getattr(final_estimator(estimator), "loss_curve_", [])],
     )
 
 
-def _largest_ratio(distance, stderr) -> float | None:
-    """max |θ̂ⱼ − θ*ⱼ| / seⱼ: the optimisation error in units of least squares' statistical error."""
+def in_se(coef, intercept: float, reference: dict) -> list[float] | None:
+    """|θⱼ − θ_lsⱼ| / seⱼ for every parameter (w₁, …, w_d, b): the optimisation error in units of least squares'
+    statistical error; None where a standard error is missing or zero."""
+    stderr = np.append(reference["coef_stderr"], reference["intercept_stderr"])
     if not np.all(np.isfinite(stderr)) or not np.all(stderr > 0):
         return None
-    return float(np.max(distance / stderr))
+    lstsq = np.append(reference["coef"], reference["intercept"])
+    return (np.abs(np.append(coef, intercept) - lstsq) / stderr).tolist()
+
+
+def r2(test_mse: float, y_test) -> float | None:
+    """1 − MSE / Var(y): the fraction of the held-out targets' variance the line explains (negative: worse than
+    predicting their mean)."""
+    variance = float(y_test.var().compute()) if is_dask(y_test) else float(np.var(y_test, dtype=np.float64))
+    return None if variance == 0 else 1 - test_mse / variance
+
+
+def largest_in_se(fitted, reference: dict) -> float:
+    """max over the parameters of |θⱼ − θ_lsⱼ|/seⱼ for a fitted estimator or pipeline (inf without standard errors)."""
+    distances = in_se(*in_original_units(fitted), reference)
+    return np.inf if distances is None else max(distances)
+
+
+def cross_validated(estimator, first_test_mse: float, other_folds) -> dict:
+    """The held-out MSE of ``estimator`` refitted (untimed) on each of ``other_folds``' training rows, with the
+    first fold's ``first_test_mse``: every fold's figure, their mean and standard deviation."""
+    from sklearn.base import clone
+
+    from impls import DivergenceWarning
+
+    test_mses = [first_test_mse]
+    for X_train, y_train, X_test, y_test in other_folds:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DivergenceWarning)
+            fitted = clone(estimator).fit(X_train, y_train)
+        test_mses.append(mse(X_test, y_test, *in_original_units(fitted)))
+    return {
+        "cv_test_mse": test_mses,
+        "cv_test_mse_mean": float(np.mean(test_mses)),
+        "cv_test_mse_std": float(np.std(test_mses)),
+    }

@@ -14,6 +14,8 @@ import numpy as np
 from impls import NAMES, NOTEBOOK_B, NOTEBOOK_W, DivergenceWarning, implementation, synthetic_data
 from linreg_compare.capabilities import has_learning_rate, names_that
 from linreg_compare.fit import build
+from linreg_compare.standardize import in_original_units, standardized
+from linreg_compare.step_size import spectrum
 from linreg_compare.study import Study, path_mse, trajectory
 
 
@@ -30,29 +32,59 @@ def sweep_lr_batch(
     num_examples=1000,
     num_epochs=3,
     seed=0,
+    X=None,
+    y=None,
+    standardize: bool = False,
+    data_name: str = "synthetic",
 ) -> Study:
     """Final training MSE for each learning rate and batch size of ``impl`` (default: the first implementation
-    with a learning rate); a diverged cell is marked, not raised."""
+    with a learning rate); a diverged cell is marked, not raised. On the notebook's data, or on the user's
+    (X, y), standardised first with ``standardize`` (the MSE then of the line in the data's units)."""
     impl = impl or names_that(has_learning_rate)[0]
-    X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, num_examples, random_state=seed)
+    if X is None:
+        X, y = synthetic_data(NOTEBOOK_W, NOTEBOOK_B, num_examples, random_state=seed)
     rows = []
     for batch_size in batch_sizes:
         for lr in lrs:
+            est = implementation(impl)(lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed)
+            fitted = standardized(est) if standardize else est
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DivergenceWarning)
-                est = implementation(impl)(lr=lr, batch_size=batch_size, num_epochs=num_epochs, random_state=seed)
-                est.fit(X, y)
+                fitted.fit(X, y)
             rows.append(
                 {
                     "batch_size": batch_size,
                     "lr": lr,
                     "steps": est.n_steps_,  # per sample for sklearn-sgd
-                    "final_train_mse": None if est.diverged_ else path_mse(X, y, [[*est.coef_, est.intercept_]])[0],
+                    "final_train_mse": None
+                    if est.diverged_
+                    else path_mse(X, y, [np.append(*in_original_units(fitted))])[0],
                     "status": f"diverged after epoch {est.n_iter_}" if est.diverged_ else "ok",
                 }
             )
-    config = {"impl": impl, "num_examples": num_examples, "num_epochs": num_epochs, "seed": seed}
-    return Study("sweep lr-batch", config, rows, plot={"lrs": list(lrs), "batch_sizes": list(batch_sizes)})
+    config = {
+        "impl": impl,
+        "data": data_name,
+        "num_examples": len(X),
+        "num_epochs": num_epochs,
+        "seed": seed,
+        "standardize": standardize,
+    }
+    # The step size the data allow (linreg_compare.step_size), at each batch size in the implementation's convention.
+    seen = spectrum(np.asarray(X, dtype=np.float64), standardize)
+    limits = {B: implementation(impl)(batch_size=B).lr_limit(seen.largest, num_examples=len(X)) for B in batch_sizes}
+    remark = (
+        f"full-batch gradient descent is stable for lr below (λ_max of G {seen.largest:.4g}"
+        f"{', standardised' if standardize else ''}): "
+        + ", ".join(f"B={B}: {limit:.3g}" for B, limit in limits.items())
+    )
+    return Study(
+        "sweep lr-batch",
+        config,
+        rows,
+        plot={"lrs": list(lrs), "batch_sizes": list(batch_sizes)},
+        remarks=[remark],
+    )
 
 
 def sweep_data_size(

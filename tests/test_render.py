@@ -17,7 +17,7 @@ def notebook_result():
 
 def test_json_round_trips_with_the_promised_keys(notebook_result):
     parsed = json.loads(notebook_result.to_json())
-    assert set(parsed) == {"config", "environment", "reference", "results"}
+    assert set(parsed) == {"config", "environment", "reference", "step_size", "results"}
     assert {"coef", "intercept", "train_mse"} <= set(parsed["reference"])
     required = {
         "impl",

@@ -109,9 +109,13 @@ def test_data_larger_than_memory_skip_the_iterative_ones_with_the_reason(monkeyp
 def test_the_library_scores_dask_arrays_without_gathering_them(client, no_gathering):
     X, y = synthetic_data(TRUE_W, TRUE_B, 5000, random_state=3, dtype="float64")
     result = compare(
-        "numpy-closed-form", X=da.from_array(X, chunks=(700, 3)), y=da.from_array(y, chunks=700), repeats=1
+        "numpy-closed-form",
+        X=da.from_array(X, chunks=(700, 3)),
+        y=da.from_array(y, chunks=700),
+        repeats=1,
+        test_fraction=0,
     )
-    expected = compare("numpy-closed-form", X=X, y=y, repeats=1)
+    expected = compare("numpy-closed-form", X=X, y=y, repeats=1, test_fraction=0)
     np.testing.assert_allclose(result.results[0]["coef"], expected.results[0]["coef"], rtol=1e-12)
     assert result.reference["train_mse"] == pytest.approx(expected.reference["train_mse"], rel=1e-12)
 
@@ -127,7 +131,7 @@ def test_the_library_scores_dask_arrays_without_gathering_them(client, no_gather
         (["--data", "{folder}", "--target", "z"], "--target 'z' is not a column of"),
         (
             ["--data", "{holes}", "--target", "y", "--impl", "numpy-closed-form"],
-            "part0.parquet row 8, column 'b' is nan",
+            "part0.parquet has missing values: 'b' in 1 row; --dropna drops the 1 row",
         ),
     ],
 )
@@ -163,11 +167,12 @@ def test_the_plot_of_dask_data_reads_the_moments_where_the_data_live(client, mon
         y=da.from_array(y, chunks=700),
         repeats=1,
         record_paths=True,
+        test_fraction=0,
     )
     monkeypatch.setattr(da.Array, "__array__", lambda self, *args, **kwargs: pytest.fail("X was gathered"))
     figure = plot.draw_comparison(result)
     in_memory = plot.draw_comparison(
-        compare(["torch-scratch", "numpy-closed-form"], X=X, y=y, repeats=1, record_paths=True)
+        compare(["torch-scratch", "numpy-closed-form"], X=X, y=y, repeats=1, record_paths=True, test_fraction=0)
     )
     loss_lines = [figure.axes[0].lines[0].get_ydata(), in_memory.axes[0].lines[0].get_ydata()]
     np.testing.assert_allclose(*loss_lines, rtol=1e-9)
@@ -204,8 +209,9 @@ def test_files_listing_their_columns_in_another_order_are_read_by_name(kind, tmp
     (pq.write_table if kind == "parquet" else pacsv.write_csv)(reordered, folder / f"part1.{kind}")
     empty = pa.table({name: pa.array([], pa.float64()) for name in "abcy"})
     (pq.write_table if kind == "parquet" else pacsv.write_csv)(empty, folder / f"part0b.{kind}")  # zero rows
-    memory = compare("numpy-closed-form", X=X, y=y, repeats=1).results[0]
-    report = json.loads(main_output(["--data", str(folder), "--target", "y", "--impl", "numpy-closed-form"]))
+    memory = compare("numpy-closed-form", X=X, y=y, repeats=1, test_fraction=0).results[0]
+    argv = ["--data", str(folder), "--target", "y", "--impl", "numpy-closed-form", "--test-fraction", "0"]
+    report = json.loads(main_output(argv))
     assert report["config"]["num_examples"] == 90 and report["config"]["feature_names"] == ["a", "b", "c"]
     np.testing.assert_allclose(report["results"][0]["coef"], memory["coef"], rtol=1e-10)
 
@@ -243,7 +249,7 @@ def test_predict_checks_a_dask_dataframes_column_names_as_pandas_ones():
 
 LATER_FILE_PROBLEMS = [
     ("a,b,c,y\n1,2,3,4\n5,abc,7,8\n", "part9.csv line 3, column 'b' is 'abc', not a number"),
-    ("a,b,c,y\n1,2,3,4\n5,,7,8\n", "part9.csv line 3, column 'b' is empty"),
+    ("a,b,c,y\n1,2,3,4\n5,,7,8\n", "part9.csv has missing values: 'b' in 1 row"),
     ("a,b,c,y\n1,2,3,4\n5,6,7\n", "part9.csv line 3 has 3 fields; the header has 4"),
     ("a,b,c,y\n1,2,3,4\n5,6,7,inf\n", "part9.csv line 3, column 'y' is inf, not a finite number"),
 ]
@@ -269,7 +275,7 @@ def test_a_bad_value_in_a_later_csv_file_is_one_line_naming_the_file_and_line(te
             lambda path: pq.write_table(
                 pa.table({"a": [None, 1.0], "b": [1.0] * 2, "c": [1.0] * 2, "y": [1.0] * 2}), path
             ),
-            "{path} row 1, column 'a' is missing",
+            "{path} has missing values: 'a' in 1 row",
         ),
     ],
     ids=["empty", "corrupt", "strings", "missing"],
@@ -287,5 +293,6 @@ def test_a_file_whose_name_has_glob_characters_is_that_file(tmp_path, monkeypatc
     X, y = synthetic_data(TRUE_W, TRUE_B, 40, dtype="float64")
     pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y}), tmp_path / "data[1].parquet")
     monkeypatch.chdir(tmp_path)
-    report = json.loads(main_output(["--data", "data[1].parquet", "--target", "y", "--impl", "numpy-closed-form"]))
+    argv = ["--data", "data[1].parquet", "--target", "y", "--impl", "numpy-closed-form", "--test-fraction", "0"]
+    report = json.loads(main_output(argv))
     assert report["config"]["num_examples"] == 40 and report["config"]["dask"] is False

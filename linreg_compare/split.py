@@ -1,0 +1,72 @@
+"""Held-out rows of the user's data, the same for every implementation: a seeded random split
+(``--test-fraction``) or K folds (``--cv``, scikit-learn's ``KFold`` with the seed).
+
+Dask data are split where they live: each row block draws its rows from a generator seeded by the seed and
+the block's index, so the split is known without reading the data, and X is never gathered.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from impls._collections import is_dask
+from linreg_compare.checks import UsageError
+
+
+def split(X, y, fraction: float, seed: int) -> tuple:
+    """(X_train, y_train, X_test, y_test): ``fraction`` of the rows held out, drawn with ``seed``."""
+    if is_dask(X):
+        return _dask_split(X, y, lambda block, rows: _block_generator(seed, 2, block).random(rows) < fraction)
+    from sklearn.model_selection import train_test_split
+
+    num_test = math.ceil(fraction * len(X))  # as train_test_split counts them
+    if len(X) - num_test < 2:
+        raise UsageError(f"--test-fraction {fraction:g} leaves {len(X) - num_test} of {len(X)} rows to train on")
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=num_test, random_state=seed)
+    return X_train, y_train, X_test, y_test
+
+
+def folds(X, y, k: int, seed: int):
+    """(X_train, y_train, X_test, y_test) of each of ``k`` folds, in turn: every row is held out once."""
+    if is_dask(X):
+        for fold in range(k):
+            yield _dask_split(X, y, lambda block, rows, fold=fold: _block_folds(seed, block, rows, k) == fold)
+        return
+    from sklearn.model_selection import KFold
+
+    if len(X) < k:
+        raise UsageError(f"--cv {k} needs at least {k} rows; the data have {len(X)}")
+    for train, test in KFold(k, shuffle=True, random_state=seed).split(X):
+        yield X[train], y[train], X[test], y[test]
+
+
+def _block_generator(seed: int, stream: int, block: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, block])
+
+
+def _block_folds(seed: int, block: int, rows: int, k: int) -> np.ndarray:
+    """Each row's fold: a seeded permutation of 0, 1, …, k − 1 repeated, so the folds differ in size by at most one
+    row per block."""
+    return _block_generator(seed, 3, block).permutation(np.arange(rows) % k)
+
+
+def _dask_split(X, y, held_out):
+    """Dask X and y split by ``held_out(block index, rows)``, a boolean mask of each row block's held-out rows,
+    drawn again inside each task: the chunk sizes are counted here from the masks alone."""
+    masks = [held_out(block, rows) for block, rows in enumerate(X.chunks[0])]
+    num_test = sum(int(mask.sum()) for mask in masks)
+    if num_test == 0 or num_test == X.shape[0]:
+        raise UsageError(f"the held-out rows of the data are {num_test} of {X.shape[0]}: hold out fewer or more")
+    parts = []
+    for keep_held_out in (False, True):
+        rows = tuple(int((mask == keep_held_out).sum()) for mask in masks)
+
+        def take(block, block_info=None, keep_held_out=keep_held_out):
+            index = block_info[0]["chunk-location"][0]
+            return block[held_out(index, block.shape[0]) == keep_held_out]
+
+        parts.append(X.map_blocks(take, chunks=(rows, *X.chunks[1:]), dtype=X.dtype))
+        parts.append(y.map_blocks(take, chunks=(rows,), dtype=y.dtype))
+    return tuple(parts)

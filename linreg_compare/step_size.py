@@ -1,0 +1,128 @@
+"""What the data say about the step size, before any fit: the spectrum of G = [1, X]ᵀ[1, X]/n, the Hessian of
+the mean half squared error, which every iterative implementation descends (after standardising, if done).
+
+Gradient descent on a quadratic with Hessian H is stable only for a step below 2/λ_max(H); each implementation
+states that limit in its own convention of the loss (``lr_limit``), so a lr above it diverges. The condition
+number κ = λ_max/λ_min sets how slowly the flattest direction converges: a step α leaves a fraction
+ρ = max|1 − αλ| of the error per full-gradient step, so reaching a tolerance takes about ln(start/tolerance)/(−ln ρ).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Up to this many features the Gram matrix is formed and its whole spectrum computed (κ as well as λ_max);
+# beyond, only λ_max, by power iterations on X (``impls._step_size``).
+SPECTRUM_FEATURES = 2000
+# statsmodels warns when cond([1, X]) = sqrt(κ of the Gram) exceeds 1000: strong multicollinearity or other
+# numerical problems; the same bar, on the Gram matrix the methods see.
+LARGE_CONDITION = 1000.0**2
+GRAM_ROWS = 16384  # rows per product: scratch memory is one block
+
+
+class StepSizeWarning(UserWarning):
+    """A learning rate above the stable step of the data: the fit will diverge."""
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """λ_max and λ_min of the Gram matrix of [1, X] over n that the iterative methods descend (λ_min None when
+    not computed), and whether X was standardised first."""
+
+    largest: float
+    smallest: float | None
+    standardized: bool
+
+    @property
+    def condition(self) -> float | None:
+        if self.smallest is None:
+            return None
+        return math.inf if self.smallest <= 0 else self.largest / self.smallest
+
+
+def spectrum(X, standardized: bool) -> Spectrum:
+    """The spectrum of [1, X]ᵀ[1, X]/n, or of [1, Z]ᵀ[1, Z]/n for the standardised Z = (X − μ)/s (StandardScaler's:
+    a constant column keeps s = 1, so its Z is zero), from one pass over X in row blocks."""
+    n, d = X.shape
+    if d + 1 > SPECTRUM_FEATURES:
+        from impls._step_size import largest_eigenvalue
+
+        if standardized:
+            from sklearn.preprocessing import StandardScaler
+
+            X = StandardScaler().fit_transform(X)
+        return Spectrum(largest_eigenvalue(X), None, standardized)
+    gram = np.zeros((d + 1, d + 1))
+    for start in range(0, n, GRAM_ROWS):
+        block = np.column_stack([np.ones(len(X[start : start + GRAM_ROWS])), X[start : start + GRAM_ROWS]])
+        gram += block.T @ block
+    gram /= n
+    if standardized:
+        mean = gram[0, 1:]
+        covariance = gram[1:, 1:] - np.outer(mean, mean)
+        scale = np.sqrt(np.clip(np.diag(covariance), 0, None))
+        scale[scale == 0] = 1.0
+        gram = np.zeros_like(gram)
+        gram[0, 0] = 1.0
+        gram[1:, 1:] = covariance / np.outer(scale, scale)
+    eigenvalues = np.linalg.eigvalsh(gram)
+    return Spectrum(float(eigenvalues[-1]), float(max(eigenvalues[0], 0.0)), standardized)
+
+
+def limits(estimators: dict, spectrum: Spectrum, num_examples: int) -> dict:
+    """Each iterative estimator's largest stable lr on these data (``num_examples`` rows), in its own convention."""
+    return {
+        name: estimator.lr_limit(spectrum.largest, num_examples=num_examples)
+        for name, estimator in estimators.items()
+        if hasattr(estimator, "lr_limit")
+    }
+
+
+def above_limit(lr, stable: dict) -> list[str]:
+    """The implementations whose limit a numeric ``lr`` exceeds."""
+    return [] if lr == "auto" else [name for name, limit in stable.items() if lr > limit]
+
+
+def warning(lr, stable: dict, standardized: bool) -> str | None:
+    """What to say before fitting when ``lr`` is above some implementation's limit."""
+    over = above_limit(lr, stable)
+    if not over:
+        return None
+    listed = ", ".join(f"{name} {stable[name]:.3g}" for name in over)
+    way_out = "--lr auto" if standardized else "--standardize or --lr auto"
+    return (
+        f"lr {lr:g} is above the stable step of these data (gradient descent diverges above: {listed}); "
+        f"expect divergence; {way_out} sets a step from the data"
+    )
+
+
+def note(lr, stable: dict, used: dict, spectrum: Spectrum) -> str:
+    """The report's line: λ_max, each limit, whether lr is above it, and the condition number."""
+    seen = "the standardised training X" if spectrum.standardized else "the training X as given"
+    parts = [f"step size: G = [1, X]ᵀ[1, X]/n of {seen} has λ_max {spectrum.largest:.4g}"]
+    if spectrum.condition is not None:
+        parts.append(f"condition number κ = λ_max/λ_min {spectrum.condition:.3g}")
+        if spectrum.condition > LARGE_CONDITION:
+            parts.append("large (statsmodels warns above 1000 for [1, X], 1e6 here): strong multicollinearity")
+    limits_text = ", ".join(f"{name} {limit:.3g}" for name, limit in stable.items())
+    parts.append(f"gradient descent is stable for lr below {limits_text}")
+    if lr == "auto":
+        parts.append("lr auto: " + ", ".join(f"{name} {step:.3g}" for name, step in used.items() if step is not None))
+    else:
+        over = above_limit(lr, stable)
+        parts.append(f"lr {lr:g} is above the limit of {', '.join(over)}" if over else f"lr {lr:g} is below each")
+    return "; ".join(parts)
+
+
+def predicted_steps(step: float, spectrum: Spectrum, start: float, target: float) -> int | None:
+    """Full-gradient steps of size ``step`` (on the mean half squared error, Hessian G) that shrink an error of
+    ``start`` to ``target``: ln(start/target)/(−ln ρ), ρ = max(|1 − step·λ_min|, |1 − step·λ_max|)."""
+    if spectrum.smallest is None or not start > target or not math.isfinite(start):
+        return None if spectrum.smallest is None or not math.isfinite(start) else 0
+    rate = max(abs(1 - step * spectrum.smallest), abs(1 - step * spectrum.largest))
+    if rate >= 1:
+        return None
+    return math.ceil(math.log(start / target) / -math.log(rate))

@@ -1,0 +1,229 @@
+"""The user's own data (issue: a step size from the data, standardised features, a held-out score, the race to
+least squares, statuses that say what happened, messy columns), on scikit-learn's diabetes data (442 × 10,
+unscaled), where the notebook's defaults diverge."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from conftest import ITERATIVE
+from sklearn.datasets import load_diabetes
+from sklearn.preprocessing import StandardScaler
+
+from compare import compare, main
+from impls import NumpyClosedFormRegressor
+from linreg_compare.checks import UsageError
+from linreg_compare.split import folds, split
+from linreg_compare.standardize import in_original_units, standardized
+from linreg_compare.step_size import StepSizeWarning, spectrum
+
+FAST = {"repeats": 1, "max_seconds": 0.1}
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    data = load_diabetes(scaled=False)
+    return data.data, data.target, list(data.feature_names)
+
+
+@pytest.fixture(scope="module")
+def diabetes_csv(tmp_path_factory, diabetes):
+    X, y, names = diabetes
+    path = tmp_path_factory.mktemp("data") / "diabetes.csv"
+    rows = [",".join([*names, "target"])] + [",".join(map(repr, [*row, t])) for row, t in zip(X.tolist(), y.tolist())]
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_with_no_flag_nothing_diverges_every_row_has_a_test_score_and_the_note_says_why(diabetes_csv, capsys):
+    assert main(["--data", diabetes_csv, "--target", "target", "--format", "json", "--repeats", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["standardize"] is True and report["config"]["test"] == 0.2
+    assert report["config"]["num_examples"] == 353 and report["config"]["num_test"] == 89
+    for row in report["results"]:
+        assert row["status"] == "ok" and row["test_mse"] > 0 and -1 < row["test_r2"] < 1
+        assert len(row["distance_in_se"]) == 11 and row["param_distance_to_lstsq_in_se"] == max(row["distance_in_se"])
+    step = report["step_size"]
+    assert step["standardized"] and set(step["lr_limit"]) == set(ITERATIVE)
+    assert "standardised training X" in step["note"] and "lr 0.03 is below each" in step["note"]
+
+
+def test_the_stated_largest_eigenvalue_is_that_of_an_independent_eigvalsh(diabetes):
+    X = diabetes[0]
+    design = np.column_stack([np.ones(len(X)), X])
+    assert spectrum(X, False).largest == pytest.approx(np.linalg.eigvalsh(design.T @ design / len(X))[-1], rel=1e-8)
+    Z = np.column_stack([np.ones(len(X)), StandardScaler().fit_transform(X)])
+    eigenvalues = np.linalg.eigvalsh(Z.T @ Z / len(X))
+    seen = spectrum(X, True)
+    assert seen.largest == pytest.approx(eigenvalues[-1], rel=1e-8)
+    assert seen.condition == pytest.approx(eigenvalues[-1] / eigenvalues[0], rel=1e-6)
+
+
+def test_an_lr_above_the_limit_is_said_before_fitting_and_the_diverged_rows_claim_no_distance(diabetes):
+    X, y, _ = diabetes
+    with pytest.warns(StepSizeWarning, match="lr 0.03 is above the stable step.*--standardize or --lr auto"):
+        result = compare(X=X, y=y, standardize=False, **FAST)
+    assert "is above the limit of torch-concise, torch-scratch, sklearn-sgd" in result.step["note"]
+    for row in result.results:
+        if row["impl"] in ITERATIVE:
+            assert row["status"].startswith("diverged after epoch")
+            assert row["param_distance_to_lstsq_in_se"] is None and row["distance_in_se"] is None
+            assert row["param_distance_to_lstsq"] is None
+    table = result.to_table()
+    assert "(w, b: the epoch before)" in table
+
+
+def test_lr_auto_without_standardising_does_not_diverge_and_reports_each_step(diabetes):
+    X, y, _ = diabetes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StepSizeWarning)
+        result = compare(X=X, y=y, lr="auto", standardize=False, **FAST)
+    assert [row["status"] for row in result.results] == ["ok"] * 4
+    for name in ITERATIVE:
+        assert 0 < result.step["lr_used"][name] < result.step["lr_limit"][name]
+    assert "lr auto: torch-concise" in result.step["note"]
+
+
+def test_the_closed_form_gives_the_same_line_standardised_or_not(diabetes):
+    X, y, _ = diabetes
+    plain = NumpyClosedFormRegressor().fit(X, y)
+    scaled = standardized(NumpyClosedFormRegressor()).fit(X, y)
+    coef, intercept = in_original_units(scaled)
+    np.testing.assert_allclose(coef, plain.coef_, rtol=1e-9)
+    assert intercept == pytest.approx(plain.intercept_, rel=1e-9)
+
+
+def test_split_and_folds_are_seeded_and_the_same_rows_for_every_implementation(diabetes):
+    X, y, _ = diabetes
+    first, again, other = split(X, y, 0.2, 0), split(X, y, 0.2, 0), split(X, y, 0.2, 1)
+    assert len(first[2]) == 89 and len(first[0]) == 353
+    np.testing.assert_array_equal(first[2], again[2])
+    assert not np.array_equal(first[2], other[2])
+    held_out = np.concatenate([fold[3] for fold in folds(X, y, 5, 0)])
+    np.testing.assert_array_equal(np.sort(held_out), np.sort(y))  # every row held out exactly once
+    result = compare(X=X, y=y, cv=3, impl=["numpy-closed-form", "sklearn-sgd"], **FAST)
+    for row in result.results:
+        assert len(row["cv_test_mse"]) == 3 and row["cv_test_mse"][0] == row["test_mse"]
+        assert row["cv_test_mse_mean"] == pytest.approx(np.mean(row["cv_test_mse"]))
+    assert "cv MSE (mean ± sd)" in result.to_table()
+
+
+def test_the_race_stops_within_T_or_says_how_far_it_stayed(diabetes):
+    # Full batches: gradient descent, which theory predicts from the condition number (here about 1.8).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)) @ np.array([[1, 0.5, 0], [0, 1, 0.3], [0, 0, 1]]) * [1, 10, 100] + [5, 0, -50]
+    y = X @ [1, 0.2, -0.03] + 3 + rng.normal(size=400)
+    result = compare(X=X, y=y, until=0.1, num_epochs=300, lr="auto", batch_size=1000, impl=["torch-scratch"])
+    race = result.results[0]
+    assert (
+        race["status"] == f"within 0.1 SE after {race['epochs']} epochs" and race["param_distance_to_lstsq_in_se"] < 0.1
+    )
+    assert race["epochs"] == len(result.curves["torch-scratch"]["race"]["distances"]) < 300
+    assert race["predicted_steps"] == race["predicted_epochs"]  # one step per epoch
+    assert race["predicted_epochs"] / 2 <= race["epochs"] <= 2 * race["predicted_epochs"]
+    assert "predicted" in result.to_table() and "until 0.1 SE" in result.to_table()
+    # Minibatches of 10 at a constant step stall at SGD's noise floor: the row says how far.
+    X, y, _ = diabetes
+    short = compare(X=X, y=y, until=0.1, num_epochs=2, lr="auto", impl="torch-scratch")
+    assert short.results[0]["status"].startswith("stopped after 2 epochs,") and "SE away" in short.results[0]["status"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"test_fraction": 1.0}, "--test-fraction must be a fraction in [0, 1); got 1.0"),
+        ({"cv": 1}, "--cv must be an integer >= 2; got 1"),
+        ({"until": 0}, "--until must be a finite number of standard errors > 0; got 0"),
+        ({"cv": 3, "test_fraction": 0.3}, "--cv and --test-fraction 0.3 both hold rows out"),
+        ({"lr": "fast"}, "--lr must be a finite number > 0 or auto"),
+    ],
+)
+def test_bad_settings_name_the_flag(kwargs, words, diabetes):
+    X, y, _ = diabetes
+    with pytest.raises(UsageError, match=words.replace("[", r"\[").replace(")", r"\)").replace("(", r"\(")):
+        compare(X=X, y=y, **kwargs)
+
+
+def test_held_out_rows_of_the_synthetic_data_are_refused():
+    with pytest.raises(UsageError, match="--test-fraction and --cv hold out rows of --data"):
+        compare(test_fraction=0.2)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--lr", "0.1", "sweep", "init"], "--lr applies to the comparison, not to 'sweep init'"),
+        (["--data", "{csv}", "--target", "target", "equivalences"], "--data applies to the comparison"),
+        (["--lr", "fast"], "argument --lr: must be a number > 0 or auto; got 'fast'"),
+        (["--data", "{csv}", "--target", "target", "--cv", "1"], "--cv must be an integer >= 2"),
+        (["--data", "{csv}", "--target", "target", "--test-fraction", "-0.5"], "--test-fraction must be a fraction"),
+        (["--dropna"], "--dropna drops rows of --data"),
+    ],
+)
+def test_bad_command_lines_are_one_line_and_exit_2(argv, words, diabetes_csv, capsys):
+    assert main([arg.replace("{csv}", diabetes_csv) for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+def test_the_lr_batch_sweep_runs_on_the_users_data(diabetes_csv, capsys):
+    argv = ["--data", diabetes_csv, "--target", "target", "sweep", "lr-batch", "--format", "json"]
+    assert main(argv) == 0
+    study = json.loads(capsys.readouterr().out)
+    assert study["config"]["data"] == diabetes_csv and study["config"]["standardize"] is True
+    assert study["config"]["num_examples"] == 442
+    rows = {(row["batch_size"], row["lr"]): row for row in study["rows"]}
+    assert rows[10, 0.03]["status"] == "ok" and rows[10, 0.03]["final_train_mse"] < 3.5e3  # least squares: 2.86e3
+    data = load_diabetes(scaled=False)
+    limit = compare("torch-concise", X=data.data, y=data.target, test_fraction=0, **FAST).step
+    above = [row for row in study["rows"] if row["lr"] > 2 * limit["lr_limit"]["torch-concise"]]
+    assert above and all(row["status"].startswith("diverged") for row in above)
+
+
+def test_missing_values_are_named_and_dropna_drops_them(tmp_path, capsys):
+    path = tmp_path / "messy.csv"
+    rng = np.random.default_rng(0)
+    lines = ["a,b,c,y"] + [f"{x},{2 * x},1,{3 * x + 1 + rng.normal()}" for x in rng.integers(-9, 9, size=40)]
+    lines[3], lines[7] = "0.5,,1,2.5", "NA,1.0,1,2.0"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["--data", str(path), "--target", "y"]) == 2
+    assert "has missing values: 'a' in 1 row, 'b' in 1 row; --dropna drops the 2 rows" in capsys.readouterr().err
+    assert main(["--data", str(path), "--target", "y", "--dropna", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "(2 rows with a missing value dropped, --dropna)" in out
+    assert "rank: X has rank 1 < 3 features" in out  # c is constant and b = 2a: the closed form says so
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "dask"])
+def test_cv_and_test_fraction_on_csv_parquet_and_a_dask_directory(kind, diabetes, tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    X, y, names = diabetes
+    table = pa.table({**{name: X[:, j] for j, name in enumerate(names)}, "target": y})
+    if kind == "csv":
+        path = str(tmp_path / "d.csv")
+        pa.csv.write_csv(table, path) if hasattr(pa, "csv") else None
+        import pyarrow.csv
+
+        pyarrow.csv.write_csv(table, path)
+    elif kind == "parquet":
+        path = str(tmp_path / "d.parquet")
+        pq.write_table(table, path)
+    else:
+        pytest.importorskip("dask")
+        path = str(tmp_path / "parts")
+        (tmp_path / "parts").mkdir()
+        pq.write_table(table.slice(0, 200), f"{path}/a.parquet")
+        pq.write_table(table.slice(200), f"{path}/b.parquet")
+    base = ["--data", path, "--target", "target", "--format", "json", "--repeats", "1", "--impl", "numpy-closed-form"]
+    base += ["--impl", "sklearn-sgd"]
+    assert main([*base, "--cv", "3"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert all(len(row["cv_test_mse"]) == 3 and row["test_mse"] > 0 for row in rows)
+    assert main([*base, "--test-fraction", "0.3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["num_examples"] + report["config"]["num_test"] == 442
+    assert abs(report["config"]["num_test"] - 0.3 * 442) < (30 if kind == "dask" else 1.01)
+    assert all(row["test_r2"] is not None for row in report["results"])
