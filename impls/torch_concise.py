@@ -71,13 +71,13 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
 
     The data. X may be a scipy.sparse matrix: it stays sparse, and each minibatch's rows are densified as
     they are drawn (the same batches, the same numbers as the dense X). y may have k columns: the net is then
-    ``nn.Linear(d, k)``, and since ``nn.MSELoss``'s mean also averages over the k columns, the batch loss is
-    multiplied by k, so that each target is fitted with its own MSE, as in k separate fits (``reduction="sum"``
-    already sums per target). ``sample_weight`` multiplies each example's squared error (prediction and
-    target are both scaled by √w before ``nn.MSELoss``), and the mean still divides by the batch's length,
-    not by its weights: the step is then the one ``SGDRegressor`` takes with the same weights (see
-    ``SklearnSGDRegressor``), a batch of zero weights is simply a step of zero, and weights of ones give the
-    unweighted fit exactly.
+    ``nn.Linear(d, k)``, and since ``nn.MSELoss``'s mean also averages over the k columns, the optimiser's step
+    is k · lr, so that each target is fitted with its own MSE at ``lr``, as in k separate fits
+    (``reduction="sum"`` already sums per target). ``sample_weight`` multiplies each example's squared error
+    (prediction and target are both scaled by √w before ``nn.MSELoss``), and the mean still divides by the
+    batch's length, not by its weights: the step is then the one ``SGDRegressor`` takes with the same weights
+    (see ``SklearnSGDRegressor``), a batch of zero weights is simply a step of zero, and weights of ones give
+    the unweighted fit exactly.
 
     Attributes
     ----------
@@ -225,19 +225,21 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         # The loss of a minibatch, the notebook's (see the class docstring for k targets and weights);
         # data-parallel, this rank's share of it (impls/_distributed.py).
         loss = nn.MSELoss(reduction=self.reduction)
-        per_target = labels.shape[1] if self.reduction == "mean" else 1
 
         def batch_loss(X, y):
-            return loss(net(X), y) * per_target
+            return loss(net(X), y)
 
         def weighted_batch_loss(X, y, w):  # √w on both sides: each squared error times w
-            return loss(net(X) * w.sqrt(), y * w.sqrt()) * per_target
+            return loss(net(X) * w.sqrt(), y * w.sqrt())
 
         if self.distributed:
             batch_loss = ddp_batch_loss(self, net, generator, weighted=weights is not None)
         elif weights is not None:
             batch_loss = weighted_batch_loss
-        trainer = torch.optim.SGD(net.parameters(), lr=lr, foreach=False)  # foreach: docs/performance.md
+        # With k targets MSELoss's mean also averages over the k columns: a step of k · lr is then each target's
+        # step of lr on its own MSE, as in k separate fits (DDP's loss and the sum are summed per target already).
+        per_target = labels.shape[1] if self.reduction == "mean" and not self.distributed else 1
+        trainer = torch.optim.SGD(net.parameters(), lr=lr * per_target, foreach=False)  # foreach: docs/performance.md
 
         # Train: one optimiser step per minibatch; after each epoch, the log records the training MSE.
         num_targets = labels.shape[1] if y.ndim == 2 else None  # None: a 1-D y, a 1-D coef_
