@@ -33,6 +33,7 @@ from linreg_compare.checks import (
     check_memory,
     check_names,
     check_truth,
+    redundant_columns,
 )
 from linreg_compare.fit import Progress, Timing, build, environment, fit_and_time, recorded_paths
 from linreg_compare.report import Comparison
@@ -59,6 +60,7 @@ def compare(
     *,
     X=None,
     y=None,
+    sample_weight=None,
     true_w=None,
     true_b: float | None = None,
     num_examples: int = 1000,
@@ -86,6 +88,8 @@ def compare(
     Without ``X`` and ``y`` the data come from ``impls.synthetic_data(true_w, true_b, num_examples,
     noise=noise, random_state=seed)`` (the notebook's w = [2, -3.4] and b = 4.2 unless given), and a held-out
     sample of NUM_TEST from the same law, drawn with the independent stream ``random_state=[seed, 1]``.
+    ``sample_weight`` (with in-memory X and y) weights every fit, the reference (weighted least squares) and
+    every MSE.
     With ``X`` and ``y`` (the user's data), ``test_fraction`` of the rows (default 0.2) are held out by a seeded
     random split, or ``cv`` folds are made (the table's fit from the first, the cross-validated test MSE from
     all); the iterative implementations are fitted on standardised features (``standardize``, default True for
@@ -135,12 +139,13 @@ def compare(
     on_dask, long_run = is_dask(data.X), data.X.size >= 10**6
     if sample is not None and not on_dask:
         raise UsageError("--sample applies to data in dask arrays or DataFrames (--data DIR, or --scheduler)")
+    data.weights = _weights(sample_weight, data.X, on_dask)
     other_folds = []
     if settings.cv:
-        first, *other_folds = folds(data.X, data.y, settings.cv, seed)
-        data = Data(*first, data.true_w, data.true_b)
+        first, *other_folds = folds(data.X, data.y, settings.cv, seed, data.weights)
+        data = _held_out(first, data)
     elif test_fraction:
-        data = Data(*split(data.X, data.y, test_fraction, seed), data.true_w, data.true_b)
+        data = _held_out(split(data.X, data.y, test_fraction, seed, data.weights), data)
     reference = least_squares_reference(data, noise)
     # Dask data: the closed form fits them where they live; the others in one process, if at all.
     local = (
@@ -153,7 +158,7 @@ def compare(
     # The step size the data allow, said before any fit (impls/_step_size.py, linreg_compare/step_size.py).
     estimators = {name: build(name, **settings.estimator_params()) for name in names}
     stepping = {name: estimator for name, estimator in estimators.items() if has_learning_rate(name)}
-    seen = None if local[0] is None or not stepping else step_size.spectrum(local[0], standardize)
+    seen = None if local[0] is None or not stepping else step_size.spectrum(local[0], standardize, data.weights)
     stable = {} if seen is None else step_size.limits(stepping, seen, len(local[0]))
     if (message := step_size.warning(settings.lr, stable, standardize)) is not None:
         warnings.warn(message, step_size.StepSizeWarning, stacklevel=2)
@@ -179,12 +184,15 @@ def compare(
                     lambda fitted: largest_in_se(fitted, reference),
                     settings.until,
                     settings.num_epochs,
+                    data.weights,
                 )
                 timing, diverged = race.timing(races[name]), races[name].diverged
             else:
-                timing, diverged = fit_and_time(estimator, X_fit, y_fit, repeats, settings.max_seconds, monitor.tick)
+                timing, diverged = fit_and_time(
+                    estimator, X_fit, y_fit, repeats, settings.max_seconds, monitor.tick, data.weights
+                )
             if record_paths and "record_steps" in final_estimator(estimator).get_params():
-                curves[name] = recorded_paths(estimator, X_fit, y_fit)
+                curves[name] = recorded_paths(estimator, X_fit, y_fit, data.weights)
                 monitor.tick()
         except Exception as exc:  # noqa: BLE001 - one implementation's failure is reported in its row
             message = str(exc).splitlines()[0] if str(exc) else ""
@@ -210,12 +218,13 @@ def compare(
     monitor.close()
 
     # Render: the Comparison gives the table, markdown, JSON and CSV.
+    config_names = feature_names or [f"x{j}" for j in range(1, data.X.shape[1] + 1)]
     config = {
         "impls": names,
         "data": data_name,
         "num_examples": int(data.X.shape[0]),
         "num_features": int(data.X.shape[1]),
-        "feature_names": feature_names or [f"x{j}" for j in range(1, data.X.shape[1] + 1)],
+        "feature_names": config_names,
         "true_w": data.true_w,
         "true_b": data.true_b,
         "noise": noise,
@@ -233,9 +242,11 @@ def compare(
         if not own_data
         else (f"{settings.cv}-fold" if settings.cv else test_fraction or None),
         "standardize": standardize,
+        "weighted": data.weights is not None,
         "until": settings.until,
         "dask": on_dask,
         "sample": sample,
+        "redundant_columns": None if on_dask or not own_data else redundant_columns(data.X, config_names),
     }
     step = (
         None
@@ -274,6 +285,26 @@ def _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_na
         raise UsageError(f"--true-w has {len(true_w)} numbers but the data have {X.shape[1]} features")
     truth = (None, None) if true_w is None else check_truth(true_w, true_b, 0.0, "float64")
     return Data(X, y, None, None, *truth), None, data_name or "user arrays"
+
+
+def _weights(sample_weight, X, on_dask: bool):
+    """The sample weights as a float64 array of X's length, finite and >= 0; None without them."""
+    if sample_weight is None:
+        return None
+    if on_dask:
+        raise UsageError("sample weights apply to data in memory, not to dask collections")
+    weights = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if len(weights) != len(X) or not np.all(np.isfinite(weights)) or (weights < 0).any() or not weights.sum() > 0:
+        raise UsageError(
+            f"sample_weight must be {len(X)} finite numbers >= 0, not all 0 (one per row of X); got {len(weights)}"
+        )
+    return weights
+
+
+def _held_out(parts, data: Data) -> Data:
+    """``data`` split into training and held-out rows by ``parts`` (``linreg_compare.split``)."""
+    X, y, X_test, y_test, weights, weights_test = parts
+    return Data(X, y, X_test, y_test, data.true_w, data.true_b, weights, weights_test)
 
 
 def _predicted(estimator, seen, reference: dict, until: float, num_examples: int) -> dict:

@@ -238,6 +238,23 @@ def available_memory() -> int | None:
             return None
 
 
+def redundant_columns(X, names: list[str]) -> list[str]:
+    """What makes X rank-deficient at a glance: its constant columns and its columns equal to an earlier one
+    (in-memory X; a rank below the number of features has other causes too, which the rank itself reports)."""
+    found, seen = [], {}
+    for j, name in enumerate(names):
+        column = np.ascontiguousarray(X[:, j])
+        if column.size and np.all(column == column[0]):
+            found.append(f"{name!r} is constant")
+            continue
+        key = column.tobytes()
+        if key in seen:
+            found.append(f"{name!r} repeats {seen[key]!r}")
+        else:
+            seen[key] = name
+    return found
+
+
 def check_arrays(X, y):
     """The user's arrays as float64 (``--dtype`` sets only the torch implementations' arithmetic)."""
     from sklearn.utils.validation import check_X_y

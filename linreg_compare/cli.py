@@ -128,6 +128,11 @@ def parser() -> argparse.ArgumentParser:
     )
     add("--target", metavar="COLUMN", help="the column of --data to predict")
     add("--features", metavar="A,B,...", help="the columns of --data to predict from (default: all but the target)")
+    add(
+        "--weights",
+        metavar="COLUMN",
+        help="with one --data file: the column of sample weights (weighted least squares; every fit weighted)",
+    )
     add("--dropna", action="store_true", help="drop the rows of --data with a missing value (the report says how many)")
     add(
         "--standardize",
@@ -249,6 +254,8 @@ def run_report(args, compare):
     if args.dropna and args.data is None:
         raise UsageError("--dropna drops rows of --data with a missing value; give --data and --target too")
     dask = args.data is not None and (args.scheduler is not None or many_files(args.data))
+    if args.weights is not None and (args.data is None or dask):
+        raise UsageError("--weights names a column of one --data file (read in memory, not with dask)")
     if (args.scheduler is not None or args.sample is not None) and not dask:
         raise UsageError(
             "--scheduler and --sample apply to --data read with dask (a directory, a glob, or a file with --scheduler)"
@@ -287,11 +294,12 @@ def run_report(args, compare):
     if args.data is not None:
         from linreg_compare.read import read_data
 
-        X, y, names, dropped = read_data(args.data, args.target, features, args.dropna)
+        X, y, names, dropped, weights = read_data(args.data, args.target, features, args.dropna, args.weights)
         return compare(
             args.impl,
             X=X,
             y=y,
+            sample_weight=weights,
             true_w=args.true_w,
             true_b=args.true_b,
             data_name=args.data + _dropped(dropped),
@@ -346,7 +354,7 @@ def run_study(args):
         if many_files(args.data):
             raise UsageError("sweep lr-batch reads one --data file (CSV or Parquet), not a directory or glob")
         features = None if args.features is None else [name.strip() for name in args.features.split(",")]
-        X, y, _, dropped = read_data(args.data, args.target, features, args.dropna)
+        X, y, _, dropped, _ = read_data(args.data, args.target, features, args.dropna)
         standardize = True if args.standardize is None else args.standardize
         return sweeps.sweep_lr_batch(
             impl=args.impl, seed=args.seed, X=X, y=y, standardize=standardize, data_name=args.data + _dropped(dropped)

@@ -16,6 +16,7 @@ import numpy as np
 import impls
 from impls import DivergenceWarning
 from linreg_compare.checks import uses_torch
+from linreg_compare.standardize import final_estimator, weighted
 
 
 @dataclass
@@ -38,7 +39,7 @@ def build(name: str, **settings):
     return cls(**{key: value for key, value in settings.items() if key in accepted})
 
 
-def timed_fit(estimator, X, y) -> tuple[float, bool]:
+def timed_fit(estimator, X, y, sample_weight=None) -> tuple[float, bool]:
     """Seconds taken by ``fit`` alone (the estimator's device synchronised around it), and whether it diverged."""
     device = estimator.get_params().get("device", "cpu")
     synchronize = _cuda_synchronize if device.startswith("cuda") else (lambda: None)
@@ -46,7 +47,7 @@ def timed_fit(estimator, X, y) -> tuple[float, bool]:
         warnings.simplefilter("always", DivergenceWarning)
         synchronize()
         start = time.perf_counter()
-        estimator.fit(X, y)
+        estimator.fit(X, y, **weighted(estimator, sample_weight))
         synchronize()
         seconds = time.perf_counter() - start
     return seconds, any(issubclass(w.category, DivergenceWarning) for w in caught)
@@ -58,18 +59,18 @@ def _cuda_synchronize():
     torch.cuda.synchronize()
 
 
-def fit_and_time(estimator, X, y, repeats: int, max_seconds: float = math.inf, tick=lambda: None):
+def fit_and_time(estimator, X, y, repeats: int, max_seconds: float = math.inf, tick=lambda: None, sample_weight=None):
     """One untimed warm-up fit (the cold figure), then timed fits: ``repeats`` at most, and no more once
     ``max_seconds`` have been spent on this estimator (at least one, as timeit's autorange; the warm-up
     itself when it alone took that long). Returns (Timing, whether the fit diverged)."""
     start = time.perf_counter()
-    cold, diverged = timed_fit(estimator, X, y)
+    cold, diverged = timed_fit(estimator, X, y, sample_weight)
     # A warm-up that alone takes longer than max_seconds is the one measurement: first-call costs are
     # then negligible next to the fit, and a second fit would double a long run for little.
     times = [cold] if cold >= max_seconds else []
     while len(times) < repeats and (not times or time.perf_counter() - start < max_seconds):
         tick()
-        times.append(timed_fit(estimator, X, y)[0])
+        times.append(timed_fit(estimator, X, y, sample_weight)[0])
     tick()
     timing = Timing(
         fit_seconds=statistics.median(times),
@@ -83,18 +84,16 @@ def fit_and_time(estimator, X, y, repeats: int, max_seconds: float = math.inf, t
     return timing, diverged
 
 
-def recorded_paths(estimator, X, y) -> dict:
+def recorded_paths(estimator, X, y, sample_weight=None) -> dict:
     """The parameters after every step (every epoch for sklearn-sgd) of a copy of ``estimator`` (or of a
     standardising pipeline, its path taken back to the data's units), for plots."""
     from sklearn.base import clone
-
-    from linreg_compare.standardize import final_estimator
 
     traced = clone(estimator)
     final_estimator(traced).set_params(record_steps=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)
-        traced.fit(X, y)
+        traced.fit(X, y, **weighted(traced, sample_weight))
     learner = final_estimator(traced)
     coef_path, intercept_path = learner.coef_path_, learner.intercept_path_
     if learner is not traced:  # w = w_z/s, b = b_z − wᵀμ

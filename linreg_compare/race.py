@@ -30,7 +30,7 @@ class Race:
         return len(self.distances)
 
 
-def run(estimator, X, y, distance_in_se, until: float, max_epochs: int) -> Race:
+def run(estimator, X, y, distance_in_se, until: float, max_epochs: int, sample_weight=None) -> Race:
     """Train ``estimator`` (a plain estimator or a standardising pipeline, not yet fitted) epoch by epoch on
     (X, y) until ``distance_in_se(fitted)`` is below ``until`` or ``max_epochs`` have run; the pipeline's scaler is
     fitted once, first, and its time counted with the first epoch."""
@@ -43,7 +43,7 @@ def run(estimator, X, y, distance_in_se, until: float, max_epochs: int) -> Race:
         warnings.simplefilter("always", DivergenceWarning)
         for _ in range(max_epochs):
             start = time.perf_counter()
-            learner.partial_fit(features, y)
+            learner.partial_fit(features, y, sample_weight=sample_weight)
             spent += time.perf_counter() - start
             race.seconds.append(spent)
             race.distances.append(distance_in_se(estimator))

@@ -12,6 +12,7 @@ import csv
 import glob
 import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,12 +26,36 @@ DATA_SUFFIXES = PARQUET + CSV  # what a directory given as --data is read for
 MISSING = ("", "NA", "N/A", "NaN", "nan", "NULL", "null")
 
 
-def read_data(path: str, target: str, features: list[str] | None = None, dropna: bool = False):
-    """(X, y, feature names, rows dropped) from a .csv or .parquet file, in float64; every problem a one-line
-    UsageError. Rows with a missing value are dropped with ``dropna``, and otherwise named, column by column."""
-    if path.lower().endswith(PARQUET):
-        return _read_parquet(path, target, features, dropna)
-    return read_csv(path, target, features, dropna)
+class DataFile(NamedTuple):
+    """What ``read_data`` read: X, y, the feature names, the rows dropped for a missing value, and the weights."""
+
+    X: np.ndarray
+    y: np.ndarray
+    features: list[str]
+    dropped: int
+    weights: np.ndarray | None = None
+
+
+def read_data(
+    path: str, target: str, features: list[str] | None = None, dropna: bool = False, weights: str | None = None
+) -> DataFile:
+    """X, y and the feature names from a .csv or .parquet file, in float64, with the column ``weights`` as the
+    sample weights (never a feature); every problem a one-line UsageError. Rows with a missing value are dropped
+    with ``dropna``, and otherwise named, column by column."""
+    read = _read_parquet if path.lower().endswith(PARQUET) else read_csv
+    if weights is None:
+        return read(path, target, features, dropna)
+    if weights == target or (features is not None and weights in features):
+        raise UsageError(f"--weights {weights!r} is the target or a feature; name a column of its own")
+    table = read(path, target, None if features is None else [*features, weights], dropna, exclude=weights)
+    if weights not in table.features:
+        raise UsageError(f"--weights {weights!r} is not a column of {path}")
+    last = table.features.index(weights)
+    if (table.X[:, last] < 0).any():
+        raise UsageError(f"--weights {weights!r} must be numbers >= 0; {path} has {table.X[:, last].min():g}")
+    kept = [j for j in range(table.X.shape[1]) if j != last]
+    names = [table.features[j] for j in kept]
+    return DataFile(np.ascontiguousarray(table.X[:, kept]), table.y, names, table.dropped, table.X[:, last].copy())
 
 
 def without_missing(X, y, columns: list[str], path: str, dropna: bool):
@@ -142,8 +167,11 @@ def _parquet_header(path: str) -> list[str]:
         raise UsageError(f"cannot read {path} (--data) as Parquet: {str(exc).splitlines()[0]}") from None
 
 
-def choose_columns(header: list[str], target: str, features: list[str] | None, path: str) -> list[str]:
-    """The feature columns: ``features`` if given, else every column but the target; the header checked first."""
+def choose_columns(
+    header: list[str], target: str, features: list[str] | None, path: str, exclude: str | None = None
+) -> list[str]:
+    """The feature columns: ``features`` if given, else every column but the target (then ``exclude`` last, when
+    it is a column: the weights, read beside the features); the header checked first."""
     for index, name in enumerate(header, 1):
         if not name.strip():
             raise UsageError(
@@ -158,7 +186,8 @@ def choose_columns(header: list[str], target: str, features: list[str] | None, p
             f"--target {target!r} is not a column of {path}; its columns are {', '.join(map(repr, header))}"
         )
     if features is None:
-        features = [name for name in header if name != target]
+        features = [name for name in header if name not in (target, exclude)]
+        features += [exclude] if exclude in header else []
         if not features:
             raise UsageError(f"--data {path} has only the target column; it needs at least one feature column")
         return features
@@ -175,14 +204,14 @@ def choose_columns(header: list[str], target: str, features: list[str] | None, p
     return features
 
 
-def read_csv(path: str, target: str, features: list[str] | None = None, dropna: bool = False):
+def read_csv(path: str, target: str, features: list[str] | None = None, dropna: bool = False, exclude=None):
     """Read a CSV with a header row: ``target`` is the column to predict, ``features`` the columns of X; the
     rows with a missing value (an empty cell, NA, NaN) dropped with ``dropna``. (X, y, features, rows dropped)."""
     import pyarrow as pa
     import pyarrow.csv
 
     header, header_lines = _csv_header(path)
-    features = choose_columns(header, target, features, path)
+    features = choose_columns(header, target, features, path, exclude)
     columns = [*features, target]
     try:
         table = pyarrow.csv.read_csv(
@@ -204,7 +233,7 @@ def read_csv(path: str, target: str, features: list[str] | None = None, dropna: 
     X, y, dropped = without_missing(X, y, columns, path, dropna)
     if not (np.isfinite(X).all() and np.isfinite(y).all()):
         _diagnose_csv(path, header, columns)  # an infinite cell: say where
-    return X, y, features, dropped
+    return DataFile(X, y, features, dropped)
 
 
 def _to_numpy(table, features, target) -> tuple[np.ndarray, np.ndarray]:
@@ -274,13 +303,13 @@ def _diagnose_csv(path: str, header: list[str], columns: list[str]) -> None:
         )
 
 
-def _read_parquet(path: str, target: str, features: list[str] | None, dropna: bool = False):
+def _read_parquet(path: str, target: str, features: list[str] | None, dropna: bool = False, exclude=None):
     import pyarrow as pa
     import pyarrow.parquet
 
     try:
         header = pyarrow.parquet.read_schema(path).names
-        features = choose_columns(header, target, features, path)
+        features = choose_columns(header, target, features, path, exclude)
         table = pyarrow.parquet.read_table(path, columns=[*features, target])
     except (OSError, pa.ArrowException) as exc:
         raise UsageError(f"cannot read --data {path} as Parquet: {str(exc).splitlines()[0]}") from None
@@ -304,7 +333,7 @@ def _read_parquet(path: str, target: str, features: list[str] | None, dropna: bo
                 f"--data {path} row {bad[0] + 1}, column {name!r} is {values[bad[0]]}, not a finite number"
             )
     X, y, dropped = without_missing(X, y, [*features, target], path, dropna)
-    return X, y, features, dropped
+    return DataFile(X, y, features, dropped)
 
 
 def _numeric(kind) -> bool:

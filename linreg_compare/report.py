@@ -149,11 +149,13 @@ class Comparison:
             )
         if self.step is not None:
             notes.append(self.step["note"])
-        if ref.get("rank") is not None and ref["rank"] < c["num_features"]:
+        redundant = c.get("redundant_columns") or []
+        if redundant or (ref.get("rank") is not None and ref["rank"] < c["num_features"]):
+            combined = ref["rank"] is not None and len(redundant) < c["num_features"] - ref["rank"]
+            why = "; ".join([*redundant, *(["columns that combine others"] if combined else [])])
             notes.append(
-                f"rank: X has rank {ref['rank']} < {c['num_features']} features (a constant column, or columns that "
-                "repeat or combine others); least squares then has many solutions and the closed form gives the one "
-                "of minimum norm; the iterative methods still run"
+                f"rank: X has rank {ref['rank']} for {c['num_features']} features ({why}); least squares then has "
+                "many solutions and the closed form gives the one of minimum norm; the iterative methods still run"
             )
         if c.get("until") is not None:
             until = f"{c['until']:g}"

@@ -13,7 +13,7 @@ import numpy as np
 
 from impls._collections import is_dask
 from linreg_compare.checks import DataError
-from linreg_compare.standardize import final_estimator, in_original_units
+from linreg_compare.standardize import final_estimator, in_original_units, weighted
 
 
 @dataclass
@@ -26,6 +26,8 @@ class Data:
     y_test: np.ndarray | None = None
     true_w: list[float] | None = None
     true_b: float | None = None
+    weights: np.ndarray | None = None  # sample weights of the training rows: every MSE is then weighted
+    weights_test: np.ndarray | None = None
 
 
 @dataclass
@@ -50,9 +52,9 @@ class Scores:
 SCORE_ROWS = 16384  # rows scored at a time: scratch memory is one float64 block, never a copy of X
 
 
-def mse(X, y, coef, intercept) -> float:
-    """Mean squared error (no ½) of the line (coef, intercept) on (X, y): float64 sums over row blocks
-    (over dask's chunks, one pass where the data live, for dask arrays)."""
+def mse(X, y, coef, intercept, weights=None) -> float:
+    """Mean squared error (no ½) of the line (coef, intercept) on (X, y), Σwr²/Σw with ``weights``: float64 sums
+    over row blocks (over dask's chunks, one pass where the data live, for dask arrays)."""
     coef, total = np.asarray(coef, dtype=np.float64), 0.0
     if is_dask(X):
         from impls._dask import predict
@@ -63,8 +65,11 @@ def mse(X, y, coef, intercept) -> float:
             residual = X[start : start + SCORE_ROWS].astype(np.float64) @ coef
             residual += intercept
             residual -= y[start : start + SCORE_ROWS]
-            total += residual @ residual
-    return float(total / len(X))
+            if weights is None:
+                total += residual @ residual
+            else:
+                total += (residual * weights[start : start + SCORE_ROWS]) @ residual
+    return float(total / (len(X) if weights is None else np.sum(weights, dtype=np.float64)))
 
 
 def least_squares_reference(data: Data, noise: float | None) -> dict:
@@ -75,7 +80,7 @@ def least_squares_reference(data: Data, noise: float | None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # n <= d + 1: no standard errors, said by "-" in the table
         try:
-            fit = NumpyClosedFormRegressor().fit(data.X, data.y)
+            fit = NumpyClosedFormRegressor().fit(data.X, data.y, sample_weight=data.weights)
         except ValueError as exc:  # dask data are checked as they are read: a NaN or inf shows here
             raise DataError(f"the data: {str(exc).splitlines()[0]}") from None
     num_examples, num_features = data.X.shape
@@ -86,16 +91,18 @@ def least_squares_reference(data: Data, noise: float | None) -> dict:
         "coef_stderr": fit.coef_stderr_.tolist(),
         "intercept_stderr": fit.intercept_stderr_,
         "rank": int(fit.rank_),
-        "train_mse": mse(data.X, data.y, fit.coef_, fit.intercept_),
-        "test_mse": None if data.X_test is None else checked_mse(data.X_test, data.y_test, fit.coef_, fit.intercept_),
+        "train_mse": mse(data.X, data.y, fit.coef_, fit.intercept_, data.weights),
+        "test_mse": None
+        if data.X_test is None
+        else checked_mse(data.X_test, data.y_test, fit.coef_, fit.intercept_, data.weights_test),
         "noise_floor_mse": None if noise is None else noise**2,
         "expected_lstsq_param_error": None if noise is None else noise * math.sqrt((num_features + 1) / num_examples),
     }
 
 
-def checked_mse(X, y, coef, intercept) -> float:
+def checked_mse(X, y, coef, intercept, weights=None) -> float:
     """``mse`` of held-out rows, which no fit has checked: a NaN or inf among them is an error in the data."""
-    value = mse(X, y, coef, intercept)
+    value = mse(X, y, coef, intercept, weights)
     if not math.isfinite(value):
         raise DataError("the data: the held-out rows contain NaN or infinity, or values too large for float64")
     return value
@@ -108,8 +115,8 @@ def score(estimator, data: Data, reference: dict, diverged: bool = False) -> Sco
     coef, intercept = in_original_units(estimator)
     distances = None if diverged else in_se(coef, intercept, reference)
     distance = np.abs(np.append(coef, intercept) - np.append(reference["coef"], reference["intercept"]))
-    train_mse = mse(data.X, data.y, coef, intercept)
-    test_mse = None if data.X_test is None else mse(data.X_test, data.y_test, coef, intercept)
+    train_mse = mse(data.X, data.y, coef, intercept, data.weights)
+    test_mse = None if data.X_test is None else mse(data.X_test, data.y_test, coef, intercept, data.weights_test)
     return Scores(
         coef=coef.tolist(),
         intercept=intercept,
@@ -121,7 +128,7 @@ def score(estimator, data: Data, reference: dict, diverged: bool = False) -> Sco
         train_mse=train_mse,
         excess_train_mse=train_mse - reference["train_mse"],
         test_mse=test_mse,
-        test_r2=None if test_mse is None else r2(test_mse, data.y_test),
+        test_r2=None if test_mse is None else r2(test_mse, data.y_test, data.weights_test),
         epochs=int(final_estimator(estimator).n_iter_),
         loss_curve=[float(v) for v in getattr(final_estimator(estimator), "loss_curve_", [])],
     )
@@ -137,10 +144,14 @@ def in_se(coef, intercept: float, reference: dict) -> list[float] | None:
     return (np.abs(np.append(coef, intercept) - lstsq) / stderr).tolist()
 
 
-def r2(test_mse: float, y_test) -> float | None:
+def r2(test_mse: float, y_test, weights=None) -> float | None:
     """1 − MSE / Var(y): the fraction of the held-out targets' variance the line explains (negative: worse than
-    predicting their mean)."""
-    variance = float(y_test.var().compute()) if is_dask(y_test) else float(np.var(y_test, dtype=np.float64))
+    predicting their mean); both weighted with ``weights``."""
+    if is_dask(y_test):
+        variance = float(y_test.var().compute())
+    else:
+        mean = np.average(y_test, weights=weights)
+        variance = float(np.average((y_test - mean) ** 2, weights=weights))
     return None if variance == 0 else 1 - test_mse / variance
 
 
@@ -158,11 +169,12 @@ def cross_validated(estimator, first_test_mse: float, other_folds) -> dict:
     from impls import DivergenceWarning
 
     test_mses = [first_test_mse]
-    for X_train, y_train, X_test, y_test in other_folds:
+    for X_train, y_train, X_test, y_test, weights, weights_test in other_folds:
+        fitted = clone(estimator)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)
-            fitted = clone(estimator).fit(X_train, y_train)
-        test_mses.append(mse(X_test, y_test, *in_original_units(fitted)))
+            fitted.fit(X_train, y_train, **weighted(fitted, weights))
+        test_mses.append(mse(X_test, y_test, *in_original_units(fitted), weights_test))
     return {
         "cv_test_mse": test_mses,
         "cv_test_mse_mean": float(np.mean(test_mses)),

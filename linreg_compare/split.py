@@ -15,31 +15,46 @@ from impls._collections import is_dask
 from linreg_compare.checks import UsageError
 
 
-def split(X, y, fraction: float, seed: int) -> tuple:
-    """(X_train, y_train, X_test, y_test): ``fraction`` of the rows held out, drawn with ``seed``."""
+def split(X, y, fraction: float, seed: int, weights=None) -> tuple:
+    """(X_train, y_train, X_test, y_test, weights_train, weights_test): ``fraction`` of the rows held out, drawn
+    with ``seed`` (the weights None without ``weights``)."""
     if is_dask(X):
-        return _dask_split(X, y, lambda block, rows: _block_generator(seed, 2, block).random(rows) < fraction)
+        return (
+            *_dask_split(X, y, lambda block, rows: _block_generator(seed, 2, block).random(rows) < fraction),
+            None,
+            None,
+        )
     from sklearn.model_selection import train_test_split
 
     num_test = math.ceil(fraction * len(X))  # as train_test_split counts them
     if len(X) - num_test < 2:
         raise UsageError(f"--test-fraction {fraction:g} leaves {len(X) - num_test} of {len(X)} rows to train on")
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=num_test, random_state=seed)
-    return X_train, y_train, X_test, y_test
+    arrays = [X, y] if weights is None else [X, y, weights]
+    parts = train_test_split(*arrays, test_size=num_test, random_state=seed)
+    X_train, X_test, y_train, y_test = parts[:4]
+    return X_train, y_train, X_test, y_test, *(parts[4:] if weights is not None else (None, None))
 
 
-def folds(X, y, k: int, seed: int):
-    """(X_train, y_train, X_test, y_test) of each of ``k`` folds, in turn: every row is held out once."""
+def folds(X, y, k: int, seed: int, weights=None):
+    """(X_train, y_train, X_test, y_test, weights_train, weights_test) of each of ``k`` folds, in turn: every row
+    is held out once."""
     if is_dask(X):
         for fold in range(k):
-            yield _dask_split(X, y, lambda block, rows, fold=fold: _block_folds(seed, block, rows, k) == fold)
+            held_out = lambda block, rows, fold=fold: _block_folds(seed, block, rows, k) == fold  # noqa: E731
+            yield (*_dask_split(X, y, held_out), None, None)
         return
     from sklearn.model_selection import KFold
 
     if len(X) < k:
         raise UsageError(f"--cv {k} needs at least {k} rows; the data have {len(X)}")
     for train, test in KFold(k, shuffle=True, random_state=seed).split(X):
-        yield X[train], y[train], X[test], y[test]
+        yield (
+            X[train],
+            y[train],
+            X[test],
+            y[test],
+            *((None, None) if weights is None else (weights[train], weights[test])),
+        )
 
 
 def _block_generator(seed: int, stream: int, block: int) -> np.random.Generator:

@@ -18,6 +18,15 @@ def standardized(estimator):
     return make_pipeline(StandardScaler(), estimator)
 
 
+def weighted(estimator, sample_weight) -> dict:
+    """The keyword arguments of ``fit`` that pass ``sample_weight`` to the estimator (the last step of a pipeline)."""
+    if sample_weight is None:
+        return {}
+    if hasattr(estimator, "steps"):
+        return {f"{estimator.steps[-1][0]}__sample_weight": sample_weight}
+    return {"sample_weight": sample_weight}
+
+
 def final_estimator(fitted):
     """The estimator itself: the last step of a pipeline, or ``fitted``."""
     return fitted[-1] if hasattr(fitted, "steps") else fitted

@@ -43,9 +43,14 @@ class Spectrum:
         return math.inf if self.smallest <= 0 else self.largest / self.smallest
 
 
-def spectrum(X, standardized: bool) -> Spectrum:
-    """The spectrum of [1, X]ᵀ[1, X]/n, or of [1, Z]ᵀ[1, Z]/n for the standardised Z = (X − μ)/s (StandardScaler's:
-    a constant column keeps s = 1, so its Z is zero), from one pass over X in row blocks."""
+def spectrum(X, standardized: bool, weights=None) -> Spectrum:
+    """The spectrum of G = [1, X]ᵀ[1, X]/n that the iterative methods descend, or of [1, Z]ᵀ[1, Z]/n for the
+    standardised Z = (X − μ)/s (StandardScaler's statistics; a constant column keeps s = 1, so its Z is zero).
+    With sample ``weights`` the batch loss Σwᵢℓᵢ/|B| has the curvature of [1, X]ᵀW[1, X]/n: that matrix then.
+
+    The Gram matrix is summed over row blocks of X − μ, so large means never cancel inside a sum of products;
+    [1, X] = [1, X − μ]·Bᵀ, B = [[1, 0], [μ, I]], gives G of X as given, and dividing by s that of Z.
+    """
     n, d = X.shape
     if d + 1 > SPECTRUM_FEATURES:
         from impls._step_size import largest_eigenvalue
@@ -54,21 +59,23 @@ def spectrum(X, standardized: bool) -> Spectrum:
             from sklearn.preprocessing import StandardScaler
 
             X = StandardScaler().fit_transform(X)
-        return Spectrum(largest_eigenvalue(X), None, standardized)
+        scale = 1.0 if weights is None else float(np.mean(weights))  # largest_eigenvalue divides by Σw
+        return Spectrum(scale * largest_eigenvalue(X, weights), None, standardized)
+    mean = X.mean(axis=0, dtype=np.float64)
     gram = np.zeros((d + 1, d + 1))
     for start in range(0, n, GRAM_ROWS):
-        block = np.column_stack([np.ones(len(X[start : start + GRAM_ROWS])), X[start : start + GRAM_ROWS]])
-        gram += block.T @ block
+        rows = slice(start, start + GRAM_ROWS)
+        block = np.column_stack([np.ones(len(X[rows])), X[rows] - mean])
+        gram += (block if weights is None else block * weights[rows, None]).T @ block
     gram /= n
     if standardized:
-        mean = gram[0, 1:]
-        covariance = gram[1:, 1:] - np.outer(mean, mean)
-        scale = np.sqrt(np.clip(np.diag(covariance), 0, None))
+        scale = X.std(axis=0, dtype=np.float64)
         scale[scale == 0] = 1.0
-        gram = np.zeros_like(gram)
-        gram[0, 0] = 1.0
-        gram[1:, 1:] = covariance / np.outer(scale, scale)
-    eigenvalues = np.linalg.eigvalsh(gram)
+        transform = np.diag(np.append(1.0, 1 / scale))
+    else:
+        transform = np.eye(d + 1)
+        transform[1:, 0] = mean
+    eigenvalues = np.linalg.eigvalsh(transform @ gram @ transform.T)
     return Spectrum(float(eigenvalues[-1]), float(max(eigenvalues[0], 0.0)), standardized)
 
 

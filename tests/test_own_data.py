@@ -192,7 +192,7 @@ def test_missing_values_are_named_and_dropna_drops_them(tmp_path, capsys):
     assert main(["--data", str(path), "--target", "y", "--dropna", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "(2 rows with a missing value dropped, --dropna)" in out
-    assert "rank: X has rank 1 < 3 features" in out  # c is constant and b = 2a: the closed form says so
+    assert "rank: X has rank 1 for 3 features ('c' is constant; columns that combine others)" in out  # b = 2a
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet", "dask"])
@@ -227,3 +227,31 @@ def test_cv_and_test_fraction_on_csv_parquet_and_a_dask_directory(kind, diabetes
     assert report["config"]["num_examples"] + report["config"]["num_test"] == 442
     assert abs(report["config"]["num_test"] - 0.3 * 442) < (30 if kind == "dask" else 1.01)
     assert all(row["test_r2"] is not None for row in report["results"])
+
+
+def test_weights_from_a_column_weight_every_fit_the_reference_and_every_mse(tmp_path, capsys):
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 2)) * [1, 5] + [10, 0]
+    weights = rng.integers(1, 4, size=300).astype(float)
+    y = X @ [1.5, -0.2] + 2 + rng.normal(size=300) / np.sqrt(weights)
+    path = tmp_path / "weighted.csv"
+    lines = ["a,w,b,y"] + [f"{a!r},{w!r},{b!r},{t!r}" for (a, b), w, t in zip(X.tolist(), weights.tolist(), y.tolist())]
+    path.write_text("\n".join(lines) + "\n")
+    argv = ["--data", str(path), "--target", "y", "--weights", "w", "--test-fraction", "0", "--format", "json"]
+    assert main([*argv, "--repeats", "1", "--lr", "auto"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["feature_names"] == ["a", "b"] and report["config"]["weighted"] is True
+    wls = sm.WLS(y, sm.add_constant(X), weights=weights).fit()
+    np.testing.assert_allclose(report["reference"]["coef"], wls.params[1:], rtol=1e-9)
+    np.testing.assert_allclose(report["reference"]["coef_stderr"], wls.bse[1:], rtol=1e-9)
+    assert report["reference"]["train_mse"] == pytest.approx(np.sum(weights * wls.resid**2) / weights.sum())
+    assert all(row["status"] == "ok" and row["excess_train_mse"] >= 0 for row in report["results"])
+    # The step size: the curvature of Σwᵢℓᵢ/|B|, [1, Z]ᵀW[1, Z]/n for the standardised Z.
+    Z = np.column_stack([np.ones(300), StandardScaler().fit_transform(X)])
+    expected = np.linalg.eigvalsh((Z * weights[:, None]).T @ Z / 300)[-1]
+    assert report["step_size"]["lambda_max"] == pytest.approx(expected, rel=1e-8)
+    assert main(["--data", str(path), "--target", "y", "--weights", "zz"]) == 2
+    assert "--weights 'zz' is not a column" in capsys.readouterr().err
+    assert main(["--data", str(path), "--target", "y", "--weights", "a", "--features", "a,b"]) == 2
+    assert "is the target or a feature" in capsys.readouterr().err

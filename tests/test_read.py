@@ -15,7 +15,7 @@ def test_the_csv_reader_fails_only_with_its_own_clear_error(content, tmp_path):
     path = tmp_path / "random.csv"
     path.write_bytes(content)
     try:
-        X, y, names, _ = read_csv(str(path), "y")
+        X, y, names, *_ = read_csv(str(path), "y")
     except UsageError as exc:
         assert str(exc) and "\n" not in str(exc)
     else:
@@ -58,7 +58,7 @@ def test_line_numbers_count_the_lines_of_quoted_fields_that_span_several(tmp_pat
 
 def test_features_pick_columns_and_default_to_all_but_the_target(tmp_path):
     path = _write(tmp_path, "a,name,b,y\n1,alice,2,3\n4,bob,5,6\n7,carol,8,10\n")
-    X, y, names, _ = read_csv(path, "y", ["b", "a"])  # a text column is fine when it is not used
+    X, y, names, *_ = read_csv(path, "y", ["b", "a"])  # a text column is fine when it is not used
     assert names == ["b", "a"] and X.tolist() == [[2, 1], [5, 4], [8, 7]] and y.tolist() == [3, 6, 10]
     with pytest.raises(UsageError, match="line 2, column 'name' is 'alice', not a number.*numeric here: a,b"):
         read_csv(path, "y")
@@ -73,7 +73,7 @@ def test_features_pick_columns_and_default_to_all_but_the_target(tmp_path):
 
 def test_a_good_csv_gives_float64_arrays_with_a_bom_and_spaces(tmp_path):
     path = _write(tmp_path, "\ufeffx1, x2 ,y\n1, 2.5 ,3\n\n-4e1,5,6\n")
-    X, y, names, _ = read_csv(path, "y")
+    X, y, names, *_ = read_csv(path, "y")
     assert names == ["x1", "x2"] and X.dtype == y.dtype == np.float64
     assert X.tolist() == [[1, 2.5], [-40, 5]] and y.tolist() == [3, 6]
 
@@ -86,13 +86,13 @@ def test_parquet_files_are_read_and_checked(tmp_path):
 
     good = str(tmp_path / "good.parquet")
     pq.write_table(pa.table({"a": [1, 2, 3], "b": [0.5, 1.5, 2.5], "y": [1.0, 2.0, 4.0]}), good)
-    X, y, names, _ = read_data(good, "y")
+    X, y, names, *_ = read_data(good, "y")
     assert names == ["a", "b"] and X.tolist() == [[1, 0.5], [2, 1.5], [3, 2.5]] and y.tolist() == [1, 2, 4]
     bad = str(tmp_path / "bad.parquet")
     pq.write_table(pa.table({"a": [1.0, None, 3.0], "s": ["x", "y", "z"], "y": [1.0, 2.0, 4.0]}), bad)
     with pytest.raises(UsageError, match="has missing values: 'a' in 1 row"):
         read_data(bad, "y", ["a"])
-    X, y, names, dropped = read_data(bad, "y", ["a"], dropna=True)
+    X, y, names, dropped, _ = read_data(bad, "y", ["a"], dropna=True)
     assert X.tolist() == [[1.0], [3.0]] and y.tolist() == [1.0, 4.0] and dropped == 1
     with pytest.raises(UsageError, match="column 's' holds string, not numbers"):
         read_data(bad, "y", ["s"])
@@ -101,9 +101,9 @@ def test_parquet_files_are_read_and_checked(tmp_path):
 
 
 def test_blank_lines_before_the_header_and_a_header_over_two_lines(tmp_path):
-    X, y, names, _ = read_csv(_write(tmp_path, "\n\nx1,x2,y\n1,2,3\n4,5,7\n"), "y")
+    X, y, names, *_ = read_csv(_write(tmp_path, "\n\nx1,x2,y\n1,2,3\n4,5,7\n"), "y")
     assert names == ["x1", "x2"] and X.tolist() == [[1, 2], [4, 5]] and y.tolist() == [3, 7]
-    X, y, names, _ = read_csv(_write(tmp_path, '"first\nfeature",x2,y\n1,2,3\n'), "y")
+    X, y, names, *_ = read_csv(_write(tmp_path, '"first\nfeature",x2,y\n1,2,3\n'), "y")
     assert names == ["first\nfeature", "x2"] and X.tolist() == [[1, 2]]
 
 
@@ -113,7 +113,7 @@ def test_missing_values_are_counted_by_column_and_dropped_on_request(tmp_path):
         read_csv(path, "y")
     message = str(caught.value)
     assert "'a' in 1 row, 'b' in 3 rows, 'y' in 1 row" in message and "--dropna drops the 4 rows" in message
-    X, y, names, dropped = read_csv(path, "y", dropna=True)
+    X, y, names, dropped, _ = read_csv(path, "y", dropna=True)
     assert X.tolist() == [[5, 6]] and y.tolist() == [7] and dropped == 4
     with pytest.raises(UsageError, match="every row has a missing value"):
         read_csv(_write(tmp_path, "a,y\n,1\n2,\n"), "y", dropna=True)
