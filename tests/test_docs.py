@@ -281,3 +281,15 @@ def test_the_tour_runs_from_top_to_bottom():
     assert any(
         output.get("output_type") == "display_data" for cell in notebook.cells for output in cell.get("outputs", [])
     )
+
+
+def test_the_readmes_library_examples_run():
+    """The README's python blocks, run in order in one namespace (your own arrays given as the notebook's)."""
+    from impls import synthetic_data
+
+    namespace = {}
+    namespace["my_X"], namespace["my_y"] = synthetic_data([1.0, 2.0], 0.5, 200, dtype="float64")
+    for block in re.findall(r"```python\n(.*?)\n```", open(os.path.join(ROOT, "README.md")).read(), flags=re.S):
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(block, namespace)  # noqa: S102 - the README's own examples
+    assert namespace["stream"].coef_ == pytest.approx(namespace["ols"].coef_, rel=1e-12)

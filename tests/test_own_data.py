@@ -255,3 +255,23 @@ def test_weights_from_a_column_weight_every_fit_the_reference_and_every_mse(tmp_
     assert "--weights 'zz' is not a column" in capsys.readouterr().err
     assert main(["--data", str(path), "--target", "y", "--weights", "a", "--features", "a,b"]) == 2
     assert "is the target or a feature" in capsys.readouterr().err
+
+
+def test_the_measured_divergence_boundary_is_the_stated_limit_within_a_factor_of_two():
+    """benchmarks/step_size.py's measurement, on one small real data set (stackloss, 21 × 3, as given)."""
+    import importlib.util
+    import os
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("step_size_bench", os.path.join(ROOT, "benchmarks", "step_size.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    X, y = bench.data_sets()["stackloss (statsmodels)"]
+    lam = np.linalg.eigvalsh(np.column_stack([np.ones(len(X)), X]).T @ np.column_stack([np.ones(len(X)), X]))[-1]
+    for name in ITERATIVE:
+        from impls import implementation
+
+        limit = implementation(name)(batch_size=bench.BATCH_SIZE).lr_limit(lam / len(X), num_examples=len(X))
+        stable, diverging = bench.boundary(name, X, y, limit)
+        assert limit / 2 <= stable < diverging <= 2 * limit
