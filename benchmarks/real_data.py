@@ -76,8 +76,9 @@ def main() -> int:
             scored = all(row["test_mse"] is not None and np.isfinite(row["test_mse"]) for row in default["results"])
             failures += diverged + auto_diverged + (not scored)
             config = default["config"]
+            rows = config["num_examples"] + config["num_test"]
             print(
-                f"| {name} ({config['num_examples'] + config['num_test']} × {config['num_features']}) | {diverged} of 4 "
+                f"| {name} ({rows} × {config['num_features']}) | {diverged} of 4 "
                 f"| {'yes' if scored else 'no'} | {auto_diverged} of 4 | {default['step_size']['condition']:.3g} |"
             )
     print(f"\n{failures} failures (a divergence, a missing test MSE or a non-zero exit)")
