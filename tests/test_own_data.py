@@ -275,3 +275,20 @@ def test_the_measured_divergence_boundary_is_the_stated_limit_within_a_factor_of
         limit = implementation(name)(batch_size=bench.BATCH_SIZE).lr_limit(lam / len(X), num_examples=len(X))
         stable, diverging = bench.boundary(name, X, y, limit)
         assert limit / 2 <= stable < diverging <= 2 * limit
+
+
+def test_dropna_on_a_dask_directory_counts_and_drops_the_rows(tmp_path, capsys):
+    pytest.importorskip("dask")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for part in range(2):
+        lines = ["a,b,y"] + [f"{a},{b},{a - b + rng.normal()}" for a, b in rng.normal(size=(50, 2))]
+        lines[5 + part] = "1.0,,2.0"
+        (folder / f"p{part}.csv").write_text("\n".join(lines) + "\n")
+    argv = ["--data", str(folder), "--target", "y", "--impl", "numpy-closed-form", "--test-fraction", "0"]
+    assert main(argv) == 2
+    assert "p0.csv has missing values: 'b' in 1 row" in capsys.readouterr().err
+    assert main([*argv, "--dropna", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["num_examples"] == 98 and "(2 rows with a missing value dropped" in report["config"]["data"]
