@@ -141,15 +141,6 @@ def check_device(estimator, device) -> torch.device:  # noqa: F821
     return torch_device
 
 
-def check_dense_for_dataloader(estimator, X) -> None:
-    """A DataLoader reads a TensorDataset of dense tensors: with a sparse X, say so in scikit-learn's wording."""
-    if hasattr(X, "toarray"):  # a scipy.sparse matrix or array, recognised without importing scipy
-        raise ValueError(
-            f"The 'use_dataloader' parameter of {type(estimator).__name__} must be False for a sparse X "
-            "(a DataLoader reads dense tensors; the default batches densify one minibatch at a time). Got True instead."
-        )
-
-
 def has_diverged(loss: float, initial_loss: float) -> bool:
     """True when the training loss is non-finite or more than DIVERGENCE_FACTOR times its starting value."""
     return not math.isfinite(loss) or (initial_loss > 0 and loss > DIVERGENCE_FACTOR * initial_loss)

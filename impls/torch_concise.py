@@ -25,7 +25,6 @@ from impls._base import (
     TORCH_DTYPE,
     LinearPredictorMixin,
     TrainingLog,
-    check_dense_for_dataloader,
     check_device,
     fit_context,
 )
@@ -69,15 +68,15 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         same data and takes its shard of every minibatch of ``batch_size``; the steps are those of one
         process with the same ``batch_size``, and every rank ends with the same fitted estimator.
 
-    The data. X may be a scipy.sparse matrix: it stays sparse, and each minibatch's rows are densified as
-    they are drawn (the same batches, the same numbers as the dense X). y may have k columns: the net is then
-    ``nn.Linear(d, k)``, and since ``nn.MSELoss``'s mean also averages over the k columns, the optimiser's step
-    is k · lr, so that each target is fitted with its own MSE at ``lr``, as in k separate fits
-    (``reduction="sum"`` already sums per target). ``sample_weight`` multiplies each example's squared error
-    (prediction and target are both scaled by √w before ``nn.MSELoss``), and the mean still divides by the
-    batch's length, not by its weights: the step is then the one ``SGDRegressor`` takes with the same weights
-    (see ``SklearnSGDRegressor``), a batch of zero weights is simply a step of zero, and weights of ones give
-    the unweighted fit exactly.
+    The data. X may be a scipy.sparse matrix (not with ``use_dataloader``): it stays sparse, and each
+    minibatch's rows are densified as they are drawn (the same batches, the same numbers as the dense X). y may
+    have k columns: the net is then ``nn.Linear(d, k)``, and since ``nn.MSELoss``'s mean also averages over the
+    k columns, the optimiser's step is k · lr, so that each target is fitted with its own MSE at ``lr``, as in
+    k separate fits (``reduction="sum"`` already sums per target). ``sample_weight`` multiplies each example's
+    squared error (prediction and target are both scaled by √w before ``nn.MSELoss``), and the mean still
+    divides by the batch's length, not by its weights: the step is then the one ``SGDRegressor`` takes with the
+    same weights (see ``SklearnSGDRegressor``), a batch of zero weights is simply a step of zero, and weights
+    of ones give the unweighted fit exactly.
 
     Attributes
     ----------
@@ -157,7 +156,8 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True  # each minibatch densified as it is drawn
+        # The default batches densify a sparse X one minibatch at a time; a DataLoader reads dense tensors.
+        tags.input_tags.sparse = not self.use_dataloader
         tags.target_tags.multi_output = True
         return tags
 
@@ -201,8 +201,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         features = as_features(X, dtype, device)
         labels = torch.as_tensor(y, dtype=dtype).reshape(len(y), -1).to(device)  # (n, k): k targets
         weights = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=dtype).view(-1, 1).to(device)
-        if self.use_dataloader:
-            check_dense_for_dataloader(self, X)
+        if self.use_dataloader:  # X is dense: the tags say so (__sklearn_tags__)
             dataset = data.TensorDataset(*([features, labels] if weights is None else [features, labels, weights]))
             data_iter = data.DataLoader(dataset, int(self.batch_size), shuffle=True, generator=generator)
         else:

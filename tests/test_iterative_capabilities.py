@@ -384,6 +384,13 @@ def test_sklearn_sgd_passes_a_sparse_x_to_sgd_regressor():
     np.testing.assert_allclose(ours.predict(sparse), bare.predict(sparse), rtol=1e-12)
 
 
+def test_the_dataloader_reads_dense_tensors_and_the_tags_say_so():
+    est = make("torch-concise", use_dataloader=True)
+    assert not est.__sklearn_tags__().input_tags.sparse and make("torch-concise").__sklearn_tags__().input_tags.sparse
+    with pytest.raises(TypeError, match="Sparse data was passed for X, but dense data is required"):
+        est.fit(scipy.sparse.csr_matrix(np.ones((4, 2))), np.arange(4.0))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Several targets
 
