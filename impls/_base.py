@@ -171,7 +171,10 @@ class TrainingLog:
     divergence: training has diverged when the loss is not finite, when the arithmetic overflows
     (``is_overflow``), or when the loss grows past DIVERGENCE_FACTOR times its starting value (then training
     stops at once and the parameters of the last good epoch are kept), or when after the last epoch the loss
-    is above where it started. Each case gives one DivergenceWarning. ``finish(estimator)`` sets ``coef_``,
+    is above where it started with a step above the stability limit of the data (``below_limit()``, when
+    the estimator sets it, says whether the step is below it: then a loss that ended above its start is the
+    noise of constant-step SGD on data whose line explains little, not a divergence). Each case gives one
+    DivergenceWarning. ``finish(estimator)`` sets ``coef_``,
     ``intercept_``, ``loss_curve_``, ``diverged_``, ``n_iter_``, ``n_steps_`` and, when recording,
     ``coef_path_`` and ``intercept_path_``, all at once at the end of the fit. ``n_steps_`` is the steps
     counted, or the epochs times ``steps_per_epoch`` when that is given (steps taken inside a library's
@@ -203,6 +206,7 @@ class TrainingLog:
         self.kept = parameters()
         self.path = [self.kept] if record_steps else None
         self.loss_curve, self.steps, self.stopped = [], 0, False
+        self.below_limit = None  # () -> bool: whether the step is below the stability limit of the data
 
     @classmethod
     def of_torch_model(
@@ -279,7 +283,8 @@ class TrainingLog:
 
     def finish(self, estimator) -> None:
         final = self.loss_curve[-1] if self.loss_curve else self.initial_loss
-        if not self.stopped and self.initial_loss > 0 and final > self.initial_loss:
+        unstable = self.below_limit is None or not self.below_limit()
+        if not self.stopped and self.initial_loss > 0 and final > self.initial_loss and unstable:
             self.stopped = True
             self._warn(
                 f"after epoch {self.epochs_before + len(self.loss_curve)}: the training MSE ended at {final:.3g}, "

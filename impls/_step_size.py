@@ -165,8 +165,14 @@ def learning_rate(estimator, X, sample_weight=None) -> float:
     """
     if not (isinstance(estimator.lr, str) and estimator.lr == "auto"):
         return float(estimator.lr)
+    return AUTO_FRACTION * step_limit(estimator, X, sample_weight)
+
+
+def step_limit(estimator, X, sample_weight=None) -> float:
+    """The largest stable lr of ``estimator``'s minibatch steps on (X, sample_weight), in its convention: its
+    ``lr_limit`` at the ``minibatch_curvature`` of the rows it takes per step (see ``learning_rate``)."""
     num_examples = X.shape[0]
     lambda_max = largest_eigenvalue(X, sample_weight) * (1.0 if sample_weight is None else np.mean(sample_weight))
     rows = estimator._rows_per_step(num_examples)
     curvature = minibatch_curvature(lambda_max, row_curvature(X, sample_weight), num_examples, rows)
-    return AUTO_FRACTION * estimator.lr_limit(float(curvature), num_examples=num_examples)
+    return estimator.lr_limit(float(curvature), num_examples=num_examples)

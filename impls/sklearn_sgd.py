@@ -21,7 +21,7 @@ from impls._base import (
     TrainingLog,
     fit_context,
 )
-from impls._step_size import learning_rate
+from impls._step_size import learning_rate, step_limit
 
 
 class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
@@ -197,6 +197,7 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         else:
             initial_loss = float(y @ y) / len(y) if sample_weight is None else float((y * y) @ mean_weights)
         log = TrainingLog(self, parameters, initial_loss, self.record_steps, X.shape[0], training_mse, resume=resume)
+        log.below_limit = lambda: lr <= step_limit(self, X, sample_weight)  # checked only if the loss ended up
         for _ in range(num_epochs):
             with log.epoch():
                 # X, y and the hyperparameters were checked once above: assume_finite spares each epoch a pass to

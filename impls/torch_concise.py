@@ -29,7 +29,7 @@ from impls._base import (
     fit_context,
 )
 from impls._distributed import ddp_batch_loss
-from impls._step_size import learning_rate
+from impls._step_size import learning_rate, step_limit
 from impls.data import Minibatches, as_features, resumed_generator, torch_generator
 
 
@@ -243,6 +243,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         # Train: one optimiser step per minibatch; after each epoch, the log records the training MSE.
         num_targets = labels.shape[1] if y.ndim == 2 else None  # None: a 1-D y, a 1-D coef_
         log = TrainingLog.of_torch_model(self, net, net.parameters(), features, labels, weights, num_targets, resume)
+        log.below_limit = lambda: lr <= step_limit(self, X, sample_weight)  # checked only if the loss ended up
         for _ in range(num_epochs):
             with log.epoch():
                 # w_batch: [the batch's weights] when fit was given sample_weight, else []

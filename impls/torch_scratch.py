@@ -26,7 +26,7 @@ from impls._base import (
     fit_context,
 )
 from impls._distributed import all_reduce_batch_loss
-from impls._step_size import learning_rate
+from impls._step_size import learning_rate, step_limit
 from impls.data import Minibatches, as_features, resumed_generator, torch_generator
 
 
@@ -233,6 +233,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         log = TrainingLog.of_torch_model(
             self, lambda X: linreg(X, w, b), parameters, features, labels, weights, num_targets, resume
         )
+        log.below_limit = lambda: lr <= step_limit(self, X, sample_weight)  # checked only if the loss ended up
         for _ in range(num_epochs):
             with log.epoch():
                 # w_batch: [the batch's weights] when fit was given sample_weight, else []

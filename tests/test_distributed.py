@@ -110,7 +110,7 @@ def test_a_bad_setting_under_torchrun_is_one_line_before_any_rank_joins():
     out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
     assert out.stderr.startswith(
-        "python -m linreg_compare.distributed: error: --lr must be a finite number > 0; got -1.0"
+        "python -m linreg_compare.distributed: error: --lr must be a finite number > 0 or auto; got -1.0"
     )
 
 

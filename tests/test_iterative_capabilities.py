@@ -428,3 +428,21 @@ def test_several_targets_by_full_batch_descent_reach_linear_regression(name):
 def test_sklearn_sgd_takes_one_target_in_scikit_learns_words():
     with pytest.raises(ValueError, match=r"y should be a 1d array, got an array of shape \(4, 2\) instead"):
         make("sklearn-sgd").fit(np.ones((4, 2)), np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+def test_a_loss_that_ends_above_its_start_at_a_stable_step_is_noise_not_divergence(name):
+    # A line that explains almost nothing (heavy-tailed noise): constant-step SGD at lr="auto" wanders above
+    # the loss it started from, but the step is below the stability limit, so the fit is not called diverged.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 3))
+    y = 0.05 * X[:, 0] + 3 * rng.standard_t(3, size=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DivergenceWarning)
+        est = implementation(name)(lr="auto", num_epochs=3).fit(X, y)
+    assert est.loss_curve_[-1] > np.mean(y**2) and not est.diverged_
+    assert max(est.loss_curve_) < 3 * np.mean(y**2)
+    # Above the limit, the same ending is a divergence.
+    with pytest.warns(DivergenceWarning):
+        above = implementation(name)(lr=3 * est.lr_ / AUTO_FRACTION, num_epochs=3).fit(X, y)
+    assert above.diverged_
