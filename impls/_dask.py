@@ -40,7 +40,9 @@ class DaskInputTags(InputTags):
 
 def dask_input_tags(tags):
     """``tags`` (an estimator's scikit-learn Tags) saying that it fits dask collections without gathering them."""
-    tags.input_tags = DaskInputTags(**dataclasses.asdict(tags.input_tags), dask=True)
+    # Field by field, not dataclasses.asdict (a deep copy, a fifth of a small fit's validation).
+    fields = {field.name: getattr(tags.input_tags, field.name) for field in dataclasses.fields(tags.input_tags)}
+    tags.input_tags = DaskInputTags(**fields, dask=True)
     return tags
 
 

@@ -1,15 +1,31 @@
 """The sufficient statistics of least squares with an intercept: ZᵀWZ for Z = [X − x_shift, 1, Y − y_shift] (W the
-sample weights, the identity without them), summed over row blocks. The in-memory fit, the dask fit and the runner's
-reference all sum these same blocks; a sparse X gets them from sparse products, unshifted.
+sample weights, the identity without them), summed over row blocks. The in-memory fit adds the columns R of a pilot's
+residual (``row_moments``), one BLAS call per block on as many threads as BLAS has; the dask fit and the streams sum
+``block_moments``; a sparse X gets them from sparse products, unshifted.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.linalg
 
-# Rows per block: a block in float64 is at most BLOCK_ROWS × d × 8 bytes of scratch memory.
+# Rows per block of a stream or a dask chunk's sums, and of the shifts: at most BLOCK_ROWS × d × 8 bytes of scratch.
 BLOCK_ROWS = 16384
+# Numbers per block of the in-memory pass: a block of Z in float64 is 2 MiB, a core's L2 cache here, so that ZᵀZ reads
+# the block from cache right after it was copied, and the pass makes few BLAS calls (one per block).
+BLOCK_NUMBERS = 2**18
+# The blocks' products are summed in at most this many groups of consecutive blocks, each group in block order and
+# the groups in group order: the same bits whichever thread summed which group, and few d×d partial sums in memory.
+MAX_GROUPS = 16
+# The pilot is the least-squares solution of the first rows: at least this many per unknown (or the whole data), so
+# that its residual over all the data is not much above the least-squares one (by about d/rows of it).
+PILOT_ROWS_PER_UNKNOWN = 4
+# A first block whose Cholesky factor shows a condition number above this (a_ii / r_ii², a lower bound) gives no pilot.
+PILOT_MAX_CONDITION = 1e8
 # Rows of X̃ᵀX̃ centred at a time, so that its centring needs no second d×d array (a sparse X can have many columns).
 CENTRING_ROWS = 256
 # Up to this many features the condition number is computed exactly (an eigendecomposition, O(d³) and several
@@ -43,6 +59,156 @@ def block_moments(X_block, y_block, x_shift, y_shift, weights=None) -> np.ndarra
             moments[d:, d:] = (rest * weights[:, None]).T @ rest
         moments[d:, :d] = moments[:d, d:].T
     return moments
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """A provisional solution, W₀ (d × k) and c₀ (k), whose residual R = (Y − y_shift) − (X − x_shift)W₀ − c₀ the
+    pass sums beside Y: the centred normal equations then solve for the correction to W₀ with X̃ᵀR on the right,
+    whose rounding error is that of the small residual, not of Y, and the RSS, ΣR̃² − δᵀX̃ᵀR̃, loses no digits to the
+    cancellation of Σỹ² against the fitted sum of squares where R² is close to 1 (one step of iterative refinement,
+    made in the same pass as the moments)."""
+
+    coef: np.ndarray
+    offset: np.ndarray
+
+    @classmethod
+    def of_moments(cls, moments: np.ndarray, k: int, rows: int) -> Pilot | None:
+        """The least-squares solution of the rows whose moments (of k targets) these are, or None where they do
+        not determine one (no more rows than unknowns, a NaN, a Cholesky factor that fails or shows a condition
+        above PILOT_MAX_CONDITION)."""
+        d = len(moments) - 1 - k
+        if rows <= d + 1 or not np.isfinite(moments).all():
+            return None
+        n, x_means, y_means = moments[d, d], moments[d, :d] / moments[d, d], moments[d, d + 1 :] / moments[d, d]
+        gram = moments[:d, :d] - n * np.outer(x_means, x_means)
+        factor, info = scipy.linalg.lapack.dpotrf(gram, lower=0, clean=1)
+        if info != 0 or not np.all(np.diag(gram) <= PILOT_MAX_CONDITION * np.diag(factor) ** 2):
+            return None
+        coef, _ = scipy.linalg.lapack.dpotrs(factor, moments[:d, d + 1 :] - n * np.outer(x_means, y_means), lower=0)
+        return cls(coef, y_means - x_means @ coef)
+
+
+def row_moments(X, Y, x_shift, y_shift, weights=None, pilot: Pilot | None = None) -> np.ndarray:
+    """ZᵀWZ for Z = [X − x_shift, 1, Y − y_shift, R] over the rows of an in-memory X (a memmap too), R the residual
+    of ``pilot`` (no R without one).
+
+    Each block is copied into one contiguous float64 Z (shifted, cast, with the ones and the targets beside X), whose
+    ZᵀZ is one BLAS call (syrk); the blocks are shared out among as many threads as BLAS would use, each calling BLAS
+    on one thread (``in_threads``).
+    """
+    d, k = X.shape[1], Y.shape[1]
+    width = d + 1 + k * (1 if pilot is None else 2)
+    rows = max(1, BLOCK_NUMBERS // width)
+    starts = range(0, X.shape[0], rows)
+    size = -(-len(starts) // MAX_GROUPS)  # blocks per group
+    groups = [starts[i : i + size] for i in range(0, len(starts), size)]
+    y_shift = np.asarray(y_shift, dtype=np.float64)  # an array: float32 targets are then shifted in float64
+
+    def group_sum(group: Sequence[int]) -> np.ndarray:
+        block, total = np.empty((min(rows, X.shape[0]), width)), None
+        with np.errstate(invalid="ignore", over="ignore"):  # a NaN or inf is reported after the accumulation
+            for start in group:
+                z = _fill(block, X, Y, start, x_shift, y_shift)
+                if pilot is not None:
+                    _fill_residual(z, k, pilot)
+                weighted = z if weights is None else z * weights[start : start + len(z), None]
+                product = weighted.T @ z  # z.T @ z: one syrk, half the flops of a gemm
+                if total is None:
+                    total = product
+                else:
+                    total += product
+        return total
+
+    sums = in_threads(group_sum, groups)
+    moments = sums[0]
+    for part in sums[1:]:
+        moments += part
+    return moments
+
+
+def _fill(block: np.ndarray, X, Y, start: int, x_shift, y_shift: np.ndarray) -> np.ndarray:
+    """The rows of Z = [X − x_shift, 1, Y − y_shift, (R)] from ``start`` on, as many as fit in ``block`` (float64: the
+    copy casts float32 data too); R's columns are left for ``_fill_residual``."""
+    d, k = X.shape[1], Y.shape[1]
+    z = block[: min(len(block), X.shape[0] - start)]
+    stop = start + len(z)
+    if x_shift is None:
+        z[:, :d] = X[start:stop]
+    else:
+        np.subtract(X[start:stop], x_shift, out=z[:, :d])
+    z[:, d] = 1.0
+    np.subtract(Y[start:stop], y_shift, out=z[:, d + 1 : d + 1 + k])
+    return z
+
+
+def _fill_residual(z: np.ndarray, k: int, pilot: Pilot) -> None:
+    """R = (Y − y_shift) − (X − x_shift)W₀ − c₀ into the last k columns of a block of Z."""
+    d = z.shape[1] - 1 - 2 * k
+    np.subtract(z[:, d + 1 : d + 1 + k], z[:, :d] @ pilot.coef, out=z[:, d + 1 + k :])
+    z[:, d + 1 + k :] -= pilot.offset
+
+
+def pilot_moments(X, Y, x_shift, y_shift, weights=None) -> tuple[np.ndarray, Pilot | None]:
+    """``row_moments`` of all the rows with the residual of a pilot, the least-squares solution of the first rows
+    (a block, and at least PILOT_ROWS_PER_UNKNOWN per unknown), and the pilot: None where those rows determine
+    none, and then the moments have no R.
+
+    The first rows are read twice. Where they are all the rows, in one block, they are copied once: the pilot's
+    residual is written beside them, and only its products are new.
+    """
+    d, k = X.shape[1], Y.shape[1]
+    size = d + 1 + k
+    first = max(BLOCK_NUMBERS // (size + k), PILOT_ROWS_PER_UNKNOWN * (d + 1))
+    if X.shape[0] > BLOCK_NUMBERS // (size + k):
+        head = row_moments(X[:first], Y[:first], x_shift, y_shift, None if weights is None else weights[:first])
+        pilot = Pilot.of_moments(head, k, min(first, X.shape[0]))
+        if pilot is None:
+            return (head if first >= X.shape[0] else row_moments(X, Y, x_shift, y_shift, weights)), None
+        return row_moments(X, Y, x_shift, y_shift, weights, pilot), pilot
+    with np.errstate(invalid="ignore", over="ignore"):  # a NaN or inf is reported after the accumulation
+        z = _fill(np.empty((X.shape[0], size + k)), X, Y, 0, x_shift, np.asarray(y_shift, dtype=np.float64))
+        weighted = z if weights is None else z * weights[:, None]
+        head = weighted[:, :size].T @ z[:, :size]
+        pilot = Pilot.of_moments(head, k, X.shape[0])
+        if pilot is None:
+            return head, None
+        _fill_residual(z, k, pilot)
+        with_residual = (z if weights is None else z * weights[:, None]).T @ z[:, size:]
+    moments = np.empty((size + k, size + k))
+    moments[:size, :size], moments[:, size:] = head, with_residual
+    moments[size:, :size] = with_residual[:size].T
+    return moments, pilot
+
+
+def in_threads(function: Callable, items: Sequence) -> list:
+    """``[function(item) for item in items]``, the items shared out among as many threads as BLAS would use, BLAS
+    limited to one thread meanwhile (scikit-learn's KMeans does the same around its own threads).
+
+    A thread takes the next item when it is done with one, so that a core busy with other work slows only the items
+    its thread takes: BLAS's own threads split each call evenly and wait for the slowest, on every call. One item,
+    or BLAS on one thread, runs here, in this thread.
+    """
+    workers = 1 if len(items) <= 1 else min(len(items), blas_threads())
+    if workers <= 1:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _blas_controller().limit(limits=1), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, items))
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries loaded (numpy's among them), found once: a few ms."""
+    import threadpoolctl
+
+    return threadpoolctl.ThreadpoolController().select(user_api="blas")
+
+
+def blas_threads() -> int:
+    """The threads numpy's BLAS would use now: the user's limits and OPENBLAS_NUM_THREADS respected."""
+    return max((library.num_threads for library in _blas_controller().lib_controllers), default=1)
 
 
 def sparse_moments(X, y, y_shift, weights=None) -> np.ndarray:
@@ -93,11 +259,14 @@ class CentredSystem:
     shift is close to the values (Sterbenz's lemma); residuals are computed in that frame too, where
     the intercept is ``offset = y_mean_after_shift − x_mean_after_shiftᵀw``, so that large means never
     enter a sum of products. ``n`` is the sum of the weights: the number of examples without weights.
+    With a pilot (``pilot_coef``, w₀), the moments have one more row and column, those of the pilot's residual r
+    (``row_moments``): ``solve`` then gives w₀ + δ with X̃ᵀWX̃ δ = X̃ᵀWr̃, and ``rss`` subtracts from Σw(r − r̄)².
     """
 
-    def __init__(self, moments: np.ndarray, x_shift, y_shift: float):
-        self.d = d = len(moments) - 2
+    def __init__(self, moments: np.ndarray, x_shift, y_shift: float, pilot_coef: np.ndarray | None = None):
+        self.d = d = len(moments) - 2 - (pilot_coef is not None)
         self.n = n = moments[d, d]
+        self.shifted = x_shift is not None
         self.x_shift, self.y_shift = np.zeros(d) if x_shift is None else x_shift, y_shift
         # Centre exactly: subtract the means that remain after the shifts.
         self.x_mean_after_shift, self.y_mean_after_shift = moments[:d, d] / n, moments[d, d + 1] / n
@@ -107,18 +276,29 @@ class CentredSystem:
             self.gram[band] -= n * np.outer(self.x_mean_after_shift[band], self.x_mean_after_shift)
         self.xty = moments[:d, d + 1] - n * self.x_mean_after_shift * self.y_mean_after_shift
         self.tss = moments[d + 1, d + 1] - n * self.y_mean_after_shift**2  # Σw(y − ȳ)²
+        self.pilot_coef = pilot_coef
+        if pilot_coef is not None:  # X̃ᵀWr̃ and Σw(r − r̄)² of the pilot's residual
+            residual_mean = moments[d, d + 2] / n
+            self.xtr = moments[:d, d + 2] - n * self.x_mean_after_shift * residual_mean
+            self.residual_ss = moments[d + 2, d + 2] - n * residual_mean**2
         self.x_mean, self.y_mean = self.x_shift + self.x_mean_after_shift, self.y_shift + self.y_mean_after_shift
         self._cholesky = self._shared = self._condition = None
         self._shared_by = 0  # systems (of other targets) that solve with this one's Cholesky factor
 
     @classmethod
-    def of_target(cls, moments: np.ndarray, target: int, x_shift, y_shift) -> CentredSystem:
-        """The system of target ``target`` from the moments of k targets, [X, 1, Y]ᵀW[X, 1, Y]."""
-        d = len(moments) - 1 - np.size(y_shift)
-        if len(moments) == d + 2:
-            return cls(moments, x_shift, float(np.ravel(y_shift)[0]))
-        keep = np.r_[0 : d + 1, d + 1 + target]
-        return cls(moments[np.ix_(keep, keep)], x_shift, float(np.ravel(y_shift)[target]))
+    def of_target(cls, moments: np.ndarray, target: int, x_shift, y_shift, pilot=None) -> CentredSystem:
+        """The system of target ``target`` from the moments of k targets, [X, 1, Y]ᵀW[X, 1, Y], or with a ``pilot``
+        (``Pilot``) [X, 1, Y, R]ᵀW[X, 1, Y, R]."""
+        k = np.size(y_shift)
+        d = len(moments) - 1 - k * (1 if pilot is None else 2)
+        y_shift = float(np.ravel(y_shift)[target])
+        if k == 1:  # the moments of this one target as they are
+            return cls(moments, x_shift, y_shift, None if pilot is None else pilot.coef[:, 0])
+        keep = (
+            np.r_[0 : d + 1, d + 1 + target] if pilot is None else np.r_[0 : d + 1, d + 1 + target, d + 1 + k + target]
+        )
+        pilot_coef = None if pilot is None else pilot.coef[:, target]
+        return cls(moments[np.ix_(keep, keep)], x_shift, y_shift, pilot_coef)
 
     def share_factor(self, other: CentredSystem) -> CentredSystem:
         """Use ``other``'s Cholesky factor (the same X̃ᵀWX̃, another target): factored once for every target."""
@@ -129,7 +309,9 @@ class CentredSystem:
     def condition(self) -> float:
         """Condition number of the Gram matrix of X̃ with its columns scaled to unit norm: exact up to
         ``EXACT_CONDITION_UP_TO`` features, beyond them LAPACK's estimate from the Cholesky factor (O(d²), within
-        a factor d of the 2-norm's)."""
+        a factor d of the 2-norm's). Computed once for all the targets that share a factor."""
+        if self._shared is not None:
+            return self._shared.condition()
         if self._condition is None:
             self._condition = self._compute_condition()
         return self._condition
@@ -155,13 +337,32 @@ class CentredSystem:
         return np.inf if eigenvalues[0] <= 0 else eigenvalues[-1] / eigenvalues[0]
 
     def solve(self, right=None) -> np.ndarray:
-        """w solving X̃ᵀX̃ w = X̃ᵀỹ (or ``right`` instead of X̃ᵀỹ), by Cholesky: solved, never inverted."""
+        """w solving X̃ᵀX̃ w = X̃ᵀỹ (or ``right`` instead of X̃ᵀỹ), by Cholesky: solved, never inverted. With a pilot,
+        w = w₀ + δ with X̃ᵀX̃ δ = X̃ᵀr̃."""
         if self._cholesky is None and self._shared is not None:
-            self._shared.solve()
+            self._shared.solve(self._shared.xty)
             self._cholesky = self._shared._cholesky
         if self._cholesky is None:
-            self._cholesky = scipy.linalg.cho_factor(self.gram)
-        return scipy.linalg.cho_solve(self._cholesky, self.xty if right is None else right)
+            # LAPACK directly (scipy's cho_factor checks finiteness first: a pass over d² numbers, and time on small
+            # problems); a matrix that is not positive definite raises as cho_factor does.
+            factor, info = scipy.linalg.lapack.dpotrf(self.gram, lower=0, clean=1)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"{info}-th leading minor of the Gram matrix is not positive definite")
+            self._cholesky = (factor, False)
+        if right is None and self.pilot_coef is not None:
+            return self.pilot_coef + self.solve(self.xtr)
+        factor, lower = self._cholesky
+        solution, _ = scipy.linalg.lapack.dpotrs(factor, self.xty if right is None else right, lower=int(lower))
+        return solution
+
+    def rss(self, coef) -> float:
+        """Σw(y − ȳ − x̃ᵀw)² from the moments alone. Without a pilot, Σwỹ² − 2wᵀX̃ᵀWỹ + wᵀX̃ᵀWX̃w, which loses about
+        eps·Σwỹ²/RSS of itself to cancellation: many digits where R² is close to 1. With one, the same of r̃ and
+        δ = w − w₀, whose terms are of the size of the RSS."""
+        if self.pilot_coef is None:
+            return float(self.tss - 2 * coef @ self.xty + coef @ self.gram @ coef)
+        delta = coef - self.pilot_coef
+        return float(self.residual_ss - 2 * delta @ self.xtr + delta @ self.gram @ delta)
 
     def _alone(self) -> bool:
         return self._shared is None and self._shared_by == 0 and np.isfortran(self._cholesky[0])
@@ -177,11 +378,9 @@ class CentredSystem:
         if self._cholesky is None:
             self.solve()
         upper, lower = self._cholesky
-        # In one d×d array, no identity; in the factor's own, where no other target will solve with it again.
+        # In one d×d array, no identity; in the factor's own, where no other target will solve with it again. The
+        # other triangle is zero (dpotrf's clean=1), and dtrtri leaves it so.
         inverse, _ = scipy.linalg.lapack.dtrtri(upper, lower=int(lower), overwrite_c=int(self._alone()))
         if self._alone():
             self._cholesky = None
-        for row in range(self.d):  # the other triangle holds what cho_factor left there: zeros, row by row, in place
-            inverse[row, row + 1 :] = 0.0 if lower else inverse[row, row + 1 :]
-            inverse[row, :row] = inverse[row, :row] if lower else 0.0
         return inverse

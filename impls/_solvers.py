@@ -17,10 +17,14 @@ from impls._closed_form_factor import factor_of_blocks, factor_solutions, minimu
 from impls._moments import BLOCK_ROWS
 
 EPS = _refinement.EPS
-# Large well-conditioned data skip the residual pass: below this condition number the normal equations
-# are already accurate to about eps·cond, and where Σ(y − ȳ)² is not much above the RSS (eps·TSS ≤ 1e-12·RSS,
-# so that R² < 1 − 2e-4) the RSS from the sufficient statistics loses at most 1e-12 of itself to cancellation.
+# Well-conditioned data skip the residual pass: below this condition number the normal equations are accurate to
+# about eps·cond (``one_pass_enough``; without a pilot, large data where eps·TSS ≤ 1e-12·RSS, as before).
 SKIP_REFINEMENT_BELOW_CONDITION = 10.0
+# What the statistics of a fit without a residual pass are accurate to, relative (``one_pass_enough``).
+STATISTICS_TOLERANCE = 1e-10
+# The pilot's residual sum of squares may be this many times the RSS: the RSS then keeps all but about one digit of
+# the moments' own accuracy.
+MAX_PILOT_EXCESS = 10.0
 # Up to this many numbers in X, the normal equations' answer is refined until it converges, with residuals
 # in double-double (about 25 float64 operations per number and step, in cache-sized blocks); beyond, by at
 # most one step in float64, one pass at the speed of a matrix-vector product. (A QR, which copies X and
@@ -55,9 +59,7 @@ class Moments:
 
     def refine(self, coef, intercept: float) -> Solution:
         system = self.system
-        return Solution(
-            coef, intercept, "normal-equations", system.d, system.inverse_factor(), sufficient_rss(system, coef)
-        )
+        return Solution(coef, intercept, "normal-equations", system.d, system.inverse_factor(), system.rss(coef))
 
     def least_squares(self) -> Solution:
         warnings.warn(
@@ -70,7 +72,7 @@ class Moments:
         keep = eigenvalues > eigenvalues[-1] * system.d * EPS
         factor = eigenvectors[:, keep] / np.sqrt(eigenvalues[keep])
         coef = factor @ (factor.T @ system.xty)
-        return Solution(coef, system.intercept(coef), "eigh", int(keep.sum()), factor, sufficient_rss(system, coef))
+        return Solution(coef, system.intercept(coef), "eigh", int(keep.sum()), factor, system.rss(coef))
 
 
 class Passes:
@@ -88,11 +90,14 @@ class Passes:
         return self.X.size <= EXTENDED_LIMIT
 
     def refine(self, coef, intercept: float) -> Solution:
-        """The normal equations' (b, w) refined: until it converges in double-double, else by one float64
+        """The normal equations' (b, w), as they are where the moments give every statistic to STATISTICS_TOLERANCE
+        (``one_pass_enough``), else refined: until it converges in double-double, or on large data by one float64
         step where that can change a digit that matters, each correction solved by the same Cholesky factor."""
         system = self.system
-        rss, refinements = sufficient_rss(system, coef), 0
-        if self.extended:
+        rss, refinements = system.rss(coef), 0
+        if one_pass_enough(system, rss):
+            pass
+        elif self.extended:
             coordinates = _refinement.Coordinates(system.x_mean, column_scale(system.gram), system.n)
 
             def step(theta):  # the normal equations with [1, X]ᵀr on the right, through the centred X̃ᵀX̃
@@ -244,11 +249,27 @@ def dense_fits(shape: tuple[int, int]) -> bool:
     return DENSE_COPIES * shape[0] * (shape[1] + 1) * 8 <= available / 2
 
 
-def sufficient_rss(system, coef) -> float:
-    """Σ(y − ȳ − x̃ᵀw)² = Σỹ² − 2wᵀX̃ᵀỹ + wᵀX̃ᵀX̃w, from the moments alone: it loses about eps·Σỹ²/RSS of itself to
-    cancellation: nothing where the fit is poor (``SKIP_REFINEMENT_BELOW_CONDITION``), many digits where R² is
-    close to 1."""
-    return float(system.tss - 2 * coef @ system.xty + coef @ system.gram @ coef)
+def one_pass_enough(system, rss: float) -> bool:
+    """Whether the moments alone, with a pilot's residual (``impls._moments.Pilot``), give every statistic to
+    STATISTICS_TOLERANCE relative: σ², the standard errors, R² and 1 − R² (the RSS), and (b, w) normwise in the
+    scale of the fitted values (φ = (√n·(b + x̄ᵀw), D·w)).
+
+    - cond(X̃ᵀX̃) ≤ SKIP_REFINEMENT_BELOW_CONDITION: the Cholesky solve loses at most a digit more than the moments;
+    - no shift: means no larger than the spread, so that b = ȳ − x̄ᵀw is as accurate as the centred solution;
+    - Σw(r − r̄)² ≤ MAX_PILOT_EXCESS·RSS: the RSS, Σr̃² − 2δᵀX̃ᵀr̃ + δᵀX̃ᵀX̃δ, loses at most that factor of the
+      moments' own accuracy (eps times a block's length at worst, far less in practice);
+    - 2√(d + 2)·eps·√(TSS/RSS) ≤ STATISTICS_TOLERANCE: each r = ỹ − x̃ᵀw₀ − c₀, a sum of d + 2 terms rounded in
+      float64, is off by about √(d + 2)·eps·|ỹ|, which moves Σr² by at most 2‖error‖/‖r‖ of itself: R² up to
+      about 1 − 1e-9 at 50 features reads X once; an exact fit (RSS = 0) is refined.
+
+    tests/test_closed_form.py checks every statistic against the refined fit up to R² = 1 − 1e-9: the one-pass
+    statistics agree to 1e-13 or better there. Without a pilot (dask, sparse X, a stream), never: large data there
+    keep the earlier rule (``Passes.refine``)."""
+    if system.pilot_coef is None or system.shifted or not system.condition() <= SKIP_REFINEMENT_BELOW_CONDITION:
+        return False
+    if not (rss > 0 and system.residual_ss <= MAX_PILOT_EXCESS * rss):
+        return False
+    return bool(2 * np.sqrt(system.d + 2) * EPS * np.sqrt(system.tss / rss) <= STATISTICS_TOLERANCE)
 
 
 def column_scale(gram: np.ndarray) -> np.ndarray:

@@ -102,6 +102,4 @@ def easy_system(system: CentredSystem) -> bool:
     below 1 (eps·Σ(y − ȳ)² ≤ 1e-12·RSS), so that the RSS from the moments loses nothing to cancellation."""
     if not system.condition() <= SKIP_REFINEMENT_BELOW_CONDITION:
         return False
-    coef = system.solve()
-    rss = system.tss - 2 * coef @ system.xty + coef @ system.gram @ coef
-    return bool(EPS * system.tss <= 1e-12 * rss)
+    return bool(EPS * system.tss <= 1e-12 * system.rss(system.solve()))

@@ -16,7 +16,7 @@ from sklearn.utils.validation import _check_sample_weight, assert_all_finite, ch
 from impls import _dask
 from impls._base import fit_atomically, validate_training_data
 from impls._collections import is_dask
-from impls._moments import BLOCK_ROWS, CentredSystem, block_moments, shifts, sparse_moments
+from impls._moments import BLOCK_ROWS, CentredSystem, pilot_moments, shifts, sparse_moments
 from impls._solvers import Moments, RowBlocks, Solution, SparseRows
 from impls._statistics import ols_statistics
 from impls._streaming import Stream
@@ -39,12 +39,17 @@ def textbook_solution(X, y) -> tuple[np.ndarray, float]:
 class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
     """Least-squares linear regression with an intercept, solved in closed form with numpy.
 
-    One pass over X in row blocks sums the moments; the centred system X̃ᵀWX̃ w = X̃ᵀWỹ is solved by Cholesky where
-    cond(X̃ᵀX̃), columns scaled to unit norm, is at most ``MAX_CONDITION``, then b = ȳ − x̄ᵀw, and (b, w) is refined
-    against the residuals in double-double arithmetic until it converges; else by a QR refined by Björck's method
-    (with weights: a QR of the √w-scaled rows in double-double), or by SVD for the minimum-norm ``coef_`` where X̃
-    is truly rank-deficient (``impls._solvers``). The answer is the exact least-squares solution of the float64
-    data to 12 digits or more wherever cond(X̃) ≤ 1e10.
+    One pass over X in row blocks sums the moments, beside Y those of the residual of a pilot (the solution of the
+    first rows); the centred system X̃ᵀWX̃ w = X̃ᵀWỹ is solved by Cholesky where cond(X̃ᵀX̃), columns scaled to unit
+    norm, is at most ``MAX_CONDITION``, then b = ȳ − x̄ᵀw. Where that one pass gives every statistic to 1e-10
+    relative (σ², the standard errors, R² and 1 − R², and (b, w) normwise in the scale of the fitted values:
+    ``impls._solvers.one_pass_enough``: cond ≤ 10, means no larger than the spread, R² up to about 1 − 1e-9),
+    X is read once; else (b, w) is refined against the residuals in double-double arithmetic until it converges
+    (on data of more than ``impls._solvers.EXTENDED_LIMIT`` numbers, by one float64 step). Ill-conditioned data
+    are solved by a QR refined by Björck's method (with weights: a QR of the √w-scaled rows in double-double), or
+    by SVD for the minimum-norm ``coef_`` where X̃ is truly rank-deficient (``impls._solvers``). The answer is the
+    exact least-squares solution of the float64 data to 12 digits or more wherever cond(X̃) ≤ 1e10, and to 1e-10
+    where one pass was enough.
 
     ``fit(X, y, sample_weight)`` takes arrays, a ``numpy.memmap`` larger than memory, dask collections (without
     weights), read in blocks, never gathered (only a QR in memory copies X), and a ``scipy.sparse`` X, never made
@@ -65,9 +70,10 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
     n_iter_ : int
         1: the closed form is not iterative.
     n_refinements_ : int
-        Steps of refinement, each a pass over the data: usually 2 (the second changes nothing), at most
-        ``impls._refinement.MAX_REFINEMENTS``; 1 or 0 past ``impls._solvers.EXTENDED_LIMIT`` numbers (in
-        float64) and for a sparse X; 0 for a truly rank-deficient X and from ``fit_blocks`` and ``partial_fit``.
+        Steps of refinement, each a pass over the data: 0 where one pass was enough; else usually 2 (the second
+        changes nothing), at most ``impls._refinement.MAX_REFINEMENTS``; 1 or 0 past
+        ``impls._solvers.EXTENDED_LIMIT`` numbers (in float64) and for a sparse X; 0 for a truly rank-deficient X
+        and from ``fit_blocks`` and ``partial_fit``.
     solver_ : str
         ``"normal-equations"``, ``"qr"`` (ill-conditioned in memory; from ``fit_blocks`` and ``partial_fit``
         whenever the first block is not well-conditioned: the double-double factor), ``"svd"`` (truly
@@ -91,7 +97,7 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
     >>> from impls import NumpyClosedFormRegressor
     >>> model = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
     >>> model.coef_, model.intercept_, model.solver_, model.n_refinements_
-    (array([2.]), 1.0, 'normal-equations', 2)
+    (array([2.]), 1.0, 'normal-equations', 1)
     >>> model = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0], [3.0]], [1.0, 3.0, 5.0, 8.0])
     >>> round(model.sigma2_, 6), model.coef_stderr_.round(6), round(model.rsquared_, 6)
     (0.15, array([0.173205]), 0.988785)
@@ -105,6 +111,7 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
             X, y = _dask.validate_data(self, X, y)
             x_shift, y_shift = shifts(*_dask.first_block(X, y))
             moments, data, Y, weights = _dask.moments(X, y, x_shift, y_shift), _dask.Chunks, y[:, None], None
+            pilot = None
             single_target = True
             if not np.isfinite(moments).all():
                 raise ValueError("Input X or y contains NaN or infinity, or is too large in magnitude for float64.")
@@ -112,22 +119,19 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
             X, Y, weights, single_target = self._validate(X, y, sample_weight, ensure_all_finite=False)
             if scipy.sparse.issparse(X):  # unshifted: a shift would fill X in
                 x_shift, y_shift = None, np.mean(Y[:BLOCK_ROWS], axis=0)
-                moments, data = sparse_moments(X, Y, y_shift, weights), SparseRows
-            else:
+                moments, pilot, data = sparse_moments(X, Y, y_shift, weights), None, SparseRows
+            else:  # with the residual of the first rows' solution, for the RSS where R² is close to 1
                 x_shift, y_shift = shifts(X[:BLOCK_ROWS], Y[:BLOCK_ROWS])
-                moments, data = np.zeros((X.shape[1] + 1 + Y.shape[1],) * 2), RowBlocks
-                for start in range(0, len(X), BLOCK_ROWS):
-                    rows = slice(start, start + BLOCK_ROWS)
-                    block_weights = None if weights is None else weights[rows]
-                    moments += block_moments(X[rows], Y[rows], x_shift, y_shift, block_weights)
+                (moments, pilot), data = pilot_moments(X, Y, x_shift, y_shift, weights), RowBlocks
             if not np.isfinite(np.diag(moments)).all():  # scikit-learn's own message, naming the bad input
                 assert_all_finite(X.data if scipy.sparse.issparse(X) else X, input_name="X", estimator_name=self._name)
                 assert_all_finite(Y, input_name="y", estimator_name=self._name)
                 raise ValueError("X or y is too large in magnitude: XᵀX overflows float64. Scale the data first.")
-        systems = _systems(moments, x_shift, y_shift)
+        systems = _systems(moments, x_shift, y_shift, pilot)
         solutions = [_solve(system, data(X, Y[:, j], system, weights)) for j, system in enumerate(systems)]
         self._set_solutions(solutions, systems, X.shape[0], single_target)
-        self._stream = Stream.of_moments(moments, x_shift, y_shift, X.shape[0])  # for a partial_fit to continue
+        size = X.shape[1] + 1 + np.size(y_shift)  # [X, 1, Y]'s moments, for a partial_fit to continue
+        self._stream = Stream.of_moments(moments[:size, :size], x_shift, y_shift, X.shape[0])
         return self
 
     @fit_atomically
@@ -223,9 +227,9 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
         self.n_refinements_ = max(int(s.refinements) for s in solutions)
 
 
-def _systems(moments: np.ndarray, x_shift, y_shift) -> list[CentredSystem]:
+def _systems(moments: np.ndarray, x_shift, y_shift, pilot=None) -> list[CentredSystem]:
     """The centred system of each target, sharing one Cholesky factor of X̃ᵀWX̃."""
-    systems = [CentredSystem.of_target(moments, j, x_shift, y_shift) for j in range(np.size(y_shift))]
+    systems = [CentredSystem.of_target(moments, j, x_shift, y_shift, pilot) for j in range(np.size(y_shift))]
     return [systems[0]] + [system.share_factor(systems[0]) for system in systems[1:]]
 
 
