@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from impls import NAMES, NOTEBOOK_B, NOTEBOOK_W, DivergenceWarning, implementation, synthetic_data
+from impls._step_size import step_limit
 from linreg_compare.capabilities import has_learning_rate, names_that
 from linreg_compare.fit import build
 from linreg_compare.standardize import in_original_units, standardized
@@ -70,13 +71,16 @@ def sweep_lr_batch(
         "seed": seed,
         "standardize": standardize,
     }
-    # The step size the data allow (linreg_compare.step_size), at each batch size in the implementation's convention.
-    seen = spectrum(np.asarray(X, dtype=np.float64), standardize)
-    limits = {B: implementation(impl)(batch_size=B).lr_limit(seen.largest, num_examples=len(X)) for B in batch_sizes}
+    # The step size the data allow at each batch size, in the implementation's convention (impls/_step_size.py).
+    seen = np.asarray(X, dtype=np.float64)
+    if standardize:
+        from sklearn.preprocessing import StandardScaler
+
+        seen = StandardScaler().fit_transform(seen)
+    limits = {B: step_limit(implementation(impl)(batch_size=B), seen) for B in batch_sizes}
     remark = (
-        f"full-batch gradient descent is stable for lr below (λ_max of G {seen.largest:.4g}"
-        f"{', standardised' if standardize else ''}): "
-        + ", ".join(f"B={B}: {limit:.3g}" for B, limit in limits.items())
+        f"stable lr (lr_limit at the curvature a minibatch of B rows sees; {spectrum(seen, False).largest:.4g} = "
+        f"λ_max of G for full batches): " + ", ".join(f"B={B}: {limit:.3g}" for B, limit in limits.items())
     )
     return Study(
         "sweep lr-batch",
