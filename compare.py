@@ -209,7 +209,12 @@ def compare(
             status += f" ({where})" if where else ""
             row = {"impl": name, **vars(scores), **vars(timing), "status": status}
             if other_folds:
-                row.update(cross_validated(estimator, scores.test_mse, other_folds))
+                gathered = (
+                    (lambda X, y, name=name: gathered_for_one_process([name], X, y, settings.sample, seed, dtype)[:2])
+                    if on_dask and not in_place[name]
+                    else (lambda X, y: (X, y))
+                )
+                row.update(cross_validated(estimator, scores.test_mse, other_folds, gathered))
             rows.append(row)
             curves[name]["loss_curve"] = scores.loss_curve
             if name in races:

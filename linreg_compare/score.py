@@ -161,15 +161,19 @@ def largest_in_se(fitted, reference: dict) -> float:
     return np.inf if distances is None else max(distances)
 
 
-def cross_validated(estimator, first_test_mse: float, other_folds) -> dict:
-    """The held-out MSE of ``estimator`` refitted (untimed) on each of ``other_folds``' training rows, with the
-    first fold's ``first_test_mse``: every fold's figure, their mean and standard deviation."""
+def cross_validated(estimator, first_test_mse: float, other_folds, training_rows=lambda X, y: (X, y)) -> dict:
+    """The held-out MSE of ``estimator`` refitted (untimed) on each of ``other_folds``' training rows, as
+    ``training_rows`` gives them to it (gathered from dask, say), with the first fold's ``first_test_mse``:
+    every fold's figure, their mean and standard deviation (None where ``training_rows`` gives no rows)."""
     from sklearn.base import clone
 
     from impls import DivergenceWarning
 
     test_mses = [first_test_mse]
     for X_train, y_train, X_test, y_test, weights, weights_test in other_folds:
+        X_train, y_train = training_rows(X_train, y_train)
+        if X_train is None:
+            return {"cv_test_mse": None, "cv_test_mse_mean": None, "cv_test_mse_std": None}
         fitted = clone(estimator)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)
