@@ -176,21 +176,10 @@ def compare(
             monitor.done(name, rows[-1])
             continue
         try:
-            if settings.until is not None and name in stepping:
-                races[name] = race.run(
-                    estimator,
-                    X_fit,
-                    y_fit,
-                    lambda fitted: largest_in_se(fitted, reference),
-                    settings.until,
-                    settings.num_epochs,
-                    data.weights,
-                )
-                timing, diverged = race.timing(races[name]), races[name].diverged
-            else:
-                timing, diverged = fit_and_time(
-                    estimator, X_fit, y_fit, repeats, settings.max_seconds, monitor.tick, data.weights
-                )
+            racing = settings.until is not None and name in stepping
+            timing, diverged, races[name] = _fit(
+                estimator, X_fit, y_fit, data.weights, settings, racing, reference, monitor
+            )
             if record_paths and "record_steps" in final_estimator(estimator).get_params():
                 curves[name] = recorded_paths(estimator, X_fit, y_fit, data.weights)
                 monitor.tick()
@@ -202,7 +191,7 @@ def compare(
         else:
             scores = score(estimator, data, reference, diverged)
             used_lr[name] = getattr(final_estimator(estimator), "lr_", None)
-            if name in races:
+            if races[name] is not None:
                 status = race.status(races[name], settings.until)
             else:
                 status = f"diverged after epoch {scores.epochs} (w, b: the epoch before)" if diverged else "ok"
@@ -217,7 +206,7 @@ def compare(
                 row.update(cross_validated(estimator, scores.test_mse, other_folds, gathered))
             rows.append(row)
             curves[name]["loss_curve"] = scores.loss_curve
-            if name in races:
+            if races[name] is not None:
                 curves[name]["race"] = vars(races[name])
         monitor.done(name, rows[-1])
     monitor.close()
@@ -253,21 +242,9 @@ def compare(
         "sample": sample,
         "redundant_columns": None if on_dask or not own_data else redundant_columns(data.X, config_names),
     }
-    step = (
-        None
-        if seen is None
-        else {
-            "lambda_max": seen.largest,
-            "lambda_min": seen.smallest,
-            "condition": seen.condition,
-            "standardized": seen.standardized,
-            "lr_limit": stable,
-            "lr_used": used_lr,
-            "note": step_size.note(settings.lr, stable, used_lr, seen),
-        }
-    )
+    step = None if seen is None else step_size.summary(settings.lr, stable, used_lr, seen)
     for row in rows:
-        if row["impl"] in races and seen is not None:
+        if races.get(row["impl"]) is not None and seen is not None:
             row.update(_predicted(estimators[row["impl"]], seen, reference, settings.until, len(local[0])))
     return Comparison(config, environment(names, device), reference, rows, curves, (data.X, data.y), step)
 
@@ -290,6 +267,17 @@ def _data(names, X, y, true_w, true_b, num_examples, noise, seed, dtype, data_na
         raise UsageError(f"--true-w has {len(true_w)} numbers but the data have {X.shape[1]} features")
     truth = (None, None) if true_w is None else check_truth(true_w, true_b, 0.0, "float64")
     return Data(X, y, None, None, *truth), None, data_name or "user arrays"
+
+
+def _fit(estimator, X, y, weights, settings: Settings, racing: bool, reference: dict, monitor: Progress):
+    """(timing, whether it diverged, the race or None): ``fit`` timed ``settings.repeats`` times, or with
+    ``racing`` trained epoch by epoch until ``settings.until`` standard errors from least squares."""
+    if not racing:
+        timing, diverged = fit_and_time(estimator, X, y, settings.repeats, settings.max_seconds, monitor.tick, weights)
+        return timing, diverged, None
+    distance = lambda fitted: largest_in_se(fitted, reference)  # noqa: E731
+    ran = race.run(estimator, X, y, distance, settings.until, settings.num_epochs, weights)
+    return race.timing(ran), ran.diverged, ran
 
 
 def _weights(sample_weight, X, on_dask: bool):

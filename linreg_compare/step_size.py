@@ -124,6 +124,19 @@ def note(lr, stable: dict, used: dict, spectrum: Spectrum) -> str:
     return "; ".join(parts)
 
 
+def summary(lr, stable: dict, used: dict, spectrum: Spectrum) -> dict:
+    """The report's step-size record: the spectrum, each limit, each step used, and the note."""
+    return {
+        "lambda_max": spectrum.largest,
+        "lambda_min": spectrum.smallest,
+        "condition": spectrum.condition,
+        "standardized": spectrum.standardized,
+        "lr_limit": stable,
+        "lr_used": used,
+        "note": note(lr, stable, used, spectrum),
+    }
+
+
 def predicted_steps(step: float, spectrum: Spectrum, start: float, target: float) -> int | None:
     """Full-gradient steps of size ``step`` (on the mean half squared error, Hessian G) that shrink an error of
     ``start`` to ``target``: ln(start/target)/(−ln ρ), ρ = max(|1 − step·λ_min|, |1 − step·λ_max|)."""
