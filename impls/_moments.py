@@ -7,6 +7,7 @@ residual (``row_moments``), one BLAS call per block on as many threads as BLAS h
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -149,36 +150,69 @@ def _fill_residual(z: np.ndarray, k: int, pilot: Pilot) -> None:
     z[:, d + 1 + k :] -= pilot.offset
 
 
-def pilot_moments(X, Y, x_shift, y_shift, weights=None) -> tuple[np.ndarray, Pilot | None]:
+def pilot_moments(X, Y, weights=None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, Pilot | None]:
     """``row_moments`` of all the rows with the residual of a pilot, the least-squares solution of the first rows
-    (a block, and at least PILOT_ROWS_PER_UNKNOWN per unknown), and the pilot: None where those rows determine
-    none, and then the moments have no R.
+    (a block, and at least PILOT_ROWS_PER_UNKNOWN per unknown); the shifts (``shifts``), and the pilot: None where
+    those rows determine none, and then the moments have no R.
 
-    The first rows are read twice. Where they are all the rows, in one block, they are copied once: the pilot's
-    residual is written beside them, and only its products are new.
+    The first rows are read twice, first unshifted: their moments tell whether X needs a shift (then they are read
+    once more, shifted), without a pass of their own. Where they are all the rows, in one block, they are copied
+    once: the pilot's residual is written beside them, and only its products are new.
     """
     d, k = X.shape[1], Y.shape[1]
     size = d + 1 + k
     first = max(BLOCK_NUMBERS // (size + k), PILOT_ROWS_PER_UNKNOWN * (d + 1))
+    y_shift = np.mean(Y[:BLOCK_ROWS], axis=0, dtype=np.float64)
     if X.shape[0] > BLOCK_NUMBERS // (size + k):
-        head = row_moments(X[:first], Y[:first], x_shift, y_shift, None if weights is None else weights[:first])
+        head_weights = None if weights is None else weights[:first]
+        head = row_moments(X[:first], Y[:first], None, y_shift, head_weights)
+        x_shift = None
+        if _means_large(head, d):
+            x_shift, y_shift = shifts(X[:BLOCK_ROWS], Y[:BLOCK_ROWS])
+            head = row_moments(X[:first], Y[:first], x_shift, y_shift, head_weights)
         pilot = Pilot.of_moments(head, k, min(first, X.shape[0]))
         if pilot is None:
-            return (head if first >= X.shape[0] else row_moments(X, Y, x_shift, y_shift, weights)), None
-        return row_moments(X, Y, x_shift, y_shift, weights, pilot), pilot
+            moments = head if first >= X.shape[0] else row_moments(X, Y, x_shift, y_shift, weights)
+            return moments, x_shift, _y_shift(y_shift), None
+        return row_moments(X, Y, x_shift, y_shift, weights, pilot), x_shift, _y_shift(y_shift), pilot
+    block = np.empty((X.shape[0], size + k))
     with np.errstate(invalid="ignore", over="ignore"):  # a NaN or inf is reported after the accumulation
-        z = _fill(np.empty((X.shape[0], size + k)), X, Y, 0, x_shift, np.asarray(y_shift, dtype=np.float64))
-        weighted = z if weights is None else z * weights[:, None]
-        head = weighted[:, :size].T @ z[:, :size]
+        z = _fill(block, X, Y, 0, None, y_shift)
+        head = _product(z, size, weights)
+        x_shift = None
+        if _means_large(head, d):
+            x_shift, y_shift = shifts(X[:BLOCK_ROWS], Y[:BLOCK_ROWS])
+            z = _fill(block, X, Y, 0, x_shift, np.asarray(y_shift, dtype=np.float64))
+            head = _product(z, size, weights)
         pilot = Pilot.of_moments(head, k, X.shape[0])
         if pilot is None:
-            return head, None
+            return head, x_shift, _y_shift(y_shift), None
         _fill_residual(z, k, pilot)
         with_residual = (z if weights is None else z * weights[:, None]).T @ z[:, size:]
     moments = np.empty((size + k, size + k))
     moments[:size, :size], moments[:, size:] = head, with_residual
     moments[size:, :size] = with_residual[:size].T
-    return moments, pilot
+    return moments, x_shift, _y_shift(y_shift), pilot
+
+
+def _product(z: np.ndarray, columns: int, weights) -> np.ndarray:
+    """The first ``columns`` columns' ZᵀWZ (syrk without weights)."""
+    head = z[:, :columns]
+    return (head if weights is None else head * weights[:, None]).T @ head
+
+
+def _means_large(moments: np.ndarray, d: int) -> bool:
+    """Whether some column's mean is larger than its spread in the rows whose unshifted moments these are
+    (``shifts``' rule, from the moments: no pass of its own)."""
+    n = moments[d, d]
+    means = moments[d, :d] / n
+    with np.errstate(invalid="ignore"):
+        return not np.all(means**2 <= np.diag(moments)[:d] / n - means**2)
+
+
+def _y_shift(y_shift):
+    """y's shift as ``shifts`` gives it: a float for one target, an array for several."""
+    return float(y_shift[0]) if np.size(y_shift) == 1 else np.asarray(y_shift, dtype=np.float64)
 
 
 def in_threads(function: Callable, items: Sequence) -> list:
@@ -192,10 +226,22 @@ def in_threads(function: Callable, items: Sequence) -> list:
     workers = 1 if len(items) <= 1 else min(len(items), blas_threads())
     if workers <= 1:
         return [function(item) for item in items]
+    with _blas_controller().limit(limits=1):
+        return list(_pool(workers).map(function, items))
+
+
+_POOLS = {}  # (process id, threads) -> a ThreadPoolExecutor, kept: starting threads costs 1-2 ms a call here
+
+
+def _pool(workers: int):
+    """A pool of ``workers`` threads, made once per process (a forked child gets its own: its parent's threads are
+    not there), idle between fits."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with _blas_controller().limit(limits=1), ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(function, items))
+    key = (os.getpid(), workers)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="closed-form-moments")
+    return _POOLS[key]
 
 
 @functools.cache

@@ -121,8 +121,7 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
                 x_shift, y_shift = None, np.mean(Y[:BLOCK_ROWS], axis=0)
                 moments, pilot, data = sparse_moments(X, Y, y_shift, weights), None, SparseRows
             else:  # with the residual of the first rows' solution, for the RSS where R² is close to 1
-                x_shift, y_shift = shifts(X[:BLOCK_ROWS], Y[:BLOCK_ROWS])
-                (moments, pilot), data = pilot_moments(X, Y, x_shift, y_shift, weights), RowBlocks
+                (moments, x_shift, y_shift, pilot), data = pilot_moments(X, Y, weights), RowBlocks
             if not np.isfinite(np.diag(moments)).all():  # scikit-learn's own message, naming the bad input
                 assert_all_finite(X.data if scipy.sparse.issparse(X) else X, input_name="X", estimator_name=self._name)
                 assert_all_finite(Y, input_name="y", estimator_name=self._name)
