@@ -183,4 +183,8 @@ def minimum_norm(triangle: np.ndarray, coordinates: np.ndarray, scale: np.ndarra
     null = Vt[~keep].T / scale[:, None]
     if null.size:
         coef = coef - null @ np.linalg.lstsq(null, coef, rcond=None)[0]
-    return coef, int(keep.sum()), (Vt[keep].T / singular[keep]) / scale[:, None]
+    # The pseudo-inverse is not invariant under the column scaling D: that of X̃ᵀX̃ = D·TᵀT·D comes from the SVD of
+    # T·D itself, its `rank` largest singular values (the rank found on the scaled T, where it is well judged).
+    rank = int(keep.sum())
+    _, unscaled, unscaled_Vt = np.linalg.svd(triangle * scale)
+    return coef, rank, unscaled_Vt[:rank].T / unscaled[:rank]

@@ -3,6 +3,7 @@ its refinement against the exact answer of benchmarks/accuracy.py."""
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -127,6 +128,29 @@ def test_statistics_match_statsmodels(how):
     assert est.intercept_stderr_ == pytest.approx(ols.bse[0], rel=1e-9)
     assert est.rsquared_ == pytest.approx(ols.rsquared, rel=1e-9)
     assert (est.rank_, est.n_samples_fit_, est.solver_) == (4, 500, "normal-equations" if how == "fit" else "qr")
+
+
+@pytest.mark.parametrize("how", ["fit", "dask"])
+@pytest.mark.parametrize("scale", [1.0, 10.0, 1000.0])
+def test_rank_deficient_standard_errors_are_statsmodels_pseudo_inverse(scale, how):
+    # c = a + b: the pseudo-inverse of X̃ᵀX̃ is not that of the column-scaled matrix, scaled back (it was, and the
+    # standard errors of b and c went to 0 as b's scale grew).
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(-5, 5, 30).astype(float), rng.integers(-5, 5, 30).astype(float) * scale
+    X, y = np.c_[a, b, a + b], a - b / scale + rng.normal(size=30)
+    if how == "dask":
+        da = pytest.importorskip("dask.array")
+        est = NumpyClosedFormRegressor().fit(da.from_array(X, chunks=(10, 3)), da.from_array(y, chunks=10))
+    else:
+        est = NumpyClosedFormRegressor().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels: the design is rank-deficient
+        ols = sm.OLS(y, sm.add_constant(X)).fit()
+    assert (est.rank_, est.solver_) == (2, "svd")
+    np.testing.assert_allclose(est.coef_, ols.params[1:], rtol=1e-9)
+    np.testing.assert_allclose(est.coef_stderr_, ols.bse[1:], rtol=1e-9)
+    assert est.intercept_stderr_ == pytest.approx(ols.bse[0], rel=1e-9)
 
 
 def test_statistics_worked_by_hand():
