@@ -43,6 +43,7 @@ from linreg_compare.score import (
     Scores,
     cross_validated,
     in_se,
+    largest,
     largest_in_se,
     least_squares_reference,
     score,
@@ -122,6 +123,8 @@ def compare(
         until=until,
     )
     check_device_available(settings.device, names)
+    if settings.until is not None and not any(has_learning_rate(name) for name in names):
+        raise UsageError("--until races the iterative implementations to least squares; --impl names none of them")
     seed, repeats = settings.seed, settings.repeats
     own_data = X is not None
     if not own_data and (settings.test_fraction or settings.cv):
@@ -146,7 +149,18 @@ def compare(
         data = _held_out(first, data)
     elif test_fraction:
         data = _held_out(split(data.X, data.y, test_fraction, seed, data.weights), data)
+    for weights, rows in [(data.weights, "training"), (data.weights_test, "held-out")]:
+        if weights is not None and not weights.sum() > 0:
+            raise UsageError(
+                f"the weights (--weights) of the {rows} rows are all 0: no fit or score can use them; "
+                "another --seed or --test-fraction splits the rows otherwise"
+            )
     reference = least_squares_reference(data, noise)
+    if settings.until is not None and in_se(reference["coef"], reference["intercept"], reference) is None:
+        raise UsageError(
+            "--until measures the distance to least squares in its standard errors, and these data give it none "
+            f"({data.X.shape[0]} training rows for {data.X.shape[1]} features, or a y that a line fits exactly)"
+        )
     # Dask data: the closed form fits them where they live; the others in one process, if at all.
     local = (
         gathered_for_one_process(names, data.X, data.y, settings.sample, seed, dtype)
@@ -242,7 +256,7 @@ def compare(
         "sample": sample,
         "redundant_columns": None if on_dask or not own_data else redundant_columns(data.X, config_names),
     }
-    step = None if seen is None else step_size.summary(settings.lr, stable, used_lr, seen)
+    step = None if seen is None else step_size.summary(settings.lr, stable, used_lr, seen, data.weights is not None)
     for row in rows:
         if races.get(row["impl"]) is not None and seen is not None:
             row.update(_predicted(estimators[row["impl"]], seen, reference, settings.until, len(local[0])))
@@ -288,9 +302,13 @@ def _weights(sample_weight, X, on_dask: bool):
         raise UsageError("sample weights apply to data in memory, not to dask collections")
     weights = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
     if len(weights) != len(X) or not np.all(np.isfinite(weights)) or (weights < 0).any() or not weights.sum() > 0:
-        raise UsageError(
-            f"sample_weight must be {len(X)} finite numbers >= 0, not all 0 (one per row of X); got {len(weights)}"
+        what = (
+            f"{len(weights)} numbers"
+            if len(weights) != len(X)
+            else ("a number that is not finite" if not np.all(np.isfinite(weights)) else "")
         )
+        what = what or ("a negative number" if (weights < 0).any() else "only zeros")
+        raise UsageError(f"sample_weight (--weights) must be {len(X)} finite numbers >= 0, not all 0; got {what}")
     return weights
 
 
@@ -303,12 +321,12 @@ def _held_out(parts, data: Data) -> Data:
 def _predicted(estimator, seen, reference: dict, until: float, num_examples: int) -> dict:
     """What theory predicts for a race: full-gradient steps of the estimator's own step from the zero line (where
     the iterative methods start, to init_std) to ``until`` standard errors, and the epochs they make."""
-    start = in_se(np.zeros(len(reference["coef"])), 0.0, reference)
+    start = largest(in_se(np.zeros(len(reference["coef"])), 0.0, reference))
     if start is None or not getattr(estimator, "n_iter_", 0):
         return {"predicted_steps": None, "predicted_epochs": None}
     # The step on the mean half squared error (Hessian G) that the estimator's lr stands for: 2/λ at its limit.
     step = 2 * estimator.lr_ / (seen.largest * estimator.lr_limit(seen.largest, num_examples=num_examples))
-    steps = step_size.predicted_steps(step, seen, max(start), until)
+    steps = step_size.predicted_steps(step, seen, start, until)
     steps_per_epoch = estimator.n_steps_ / estimator.n_iter_
     return {"predicted_steps": steps, "predicted_epochs": None if steps is None else steps / steps_per_epoch}
 

@@ -126,6 +126,8 @@ class Settings:
         for flag, value, ok, rule in checks:
             if not ok:
                 raise UsageError(f"{flag} must be {rule}; got {value!r}")
+        if self.until is not None and self.num_epochs == 0:
+            raise UsageError("--until races for at most --num-epochs epochs; give --num-epochs >= 1, not 0")
         if self.cv is not None and self.test_fraction not in (None, 0):
             raise UsageError(f"--cv and --test-fraction {self.test_fraction} both hold rows out; give one of them")
         for name, kind in [
@@ -257,8 +259,11 @@ def redundant_columns(X, names: list[str]) -> list[str]:
 
 def check_arrays(X, y):
     """The user's arrays as float64 (``--dtype`` sets only the torch implementations' arithmetic)."""
+    import scipy.sparse
     from sklearn.utils.validation import check_X_y
 
+    if scipy.sparse.issparse(X):
+        raise UsageError("X is a sparse matrix, which compare() does not take; the estimators in impls do (fit them)")
     try:
         return check_X_y(X, y, dtype=np.float64, y_numeric=True)
     except ValueError as exc:

@@ -49,7 +49,11 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on standard error and exit status 2."""
 
     def error(self, message):
-        raise UsageError(f"{message} (see {self.prog} --help)")
+        where = ""
+        words = message.split(":", 1)[-1].split()
+        if message.startswith("unrecognized arguments") and any(word in self._option_string_actions for word in words):
+            where = "; compare.py's own flags go before a subcommand (sweep lr-batch takes --data and --target there)"
+        raise UsageError(f"{message}{where} (see {self.prog} --help)")
 
 
 def _add_output_flags(parser, what="the report") -> None:
@@ -380,7 +384,8 @@ def check_top_level_flags(top: argparse.ArgumentParser, argv: list[str], args) -
             continue
         for action in top._actions:
             flag = next((option for option in action.option_strings if option.startswith(name)), None)
-            if flag is not None and flag not in used and flag not in ("--help", "--debug"):
+            allowed = any(option in used for option in action.option_strings) or flag in ("--help", "--debug")
+            if flag is not None and not allowed:
                 what = " ".join(filter(None, [args.command, getattr(args, "kind", None)]))
                 takes = f"; it takes {', '.join(used)} from before it" if used else ""
                 raise UsageError(

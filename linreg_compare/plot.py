@@ -211,7 +211,7 @@ def draw_race(result: Comparison, races: dict, epoch_axis, time_axis) -> None:
     against epochs and against training seconds (log scales), the bar T, and the closed form as one point."""
     until, floor = result.config["until"], result.config["until"] / 100
     for name, race in races.items():
-        distances = np.maximum(race["distances"], floor)
+        distances = np.maximum(np.nan_to_num(race["distances"], nan=np.inf, posinf=1e300), floor)
         epochs = np.arange(1, len(distances) + 1)
         (line,) = epoch_axis.plot(epochs, distances, label=name)
         time_axis.plot(race["seconds"], distances, color=line.get_color(), label=name)

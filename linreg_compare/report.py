@@ -24,7 +24,7 @@ COLUMNS = [
     ("train MSE", lambda r: number(r["train_mse"], "{:.3e}")),
     ("excess", lambda r: number(r["excess_train_mse"], "{:+.1e}")),
     ("test MSE", lambda r: number(r["test_mse"], "{:.3e}")),
-    ("test R²", lambda r: number(r["test_r2"], "{:.3f}")),
+    ("test R²", lambda r: number(r["test_r2"], "{:.3f}" if abs(r["test_r2"] or 0) < 1e3 else "{:.2e}")),
     (
         "cv MSE (mean ± sd)",
         lambda r: f"{number(r.get('cv_test_mse_mean'), '{:.3e}')} ± {number(r.get('cv_test_mse_std'), '{:.1e}')}",
@@ -138,7 +138,8 @@ class Comparison:
                 )
             else:
                 notes.append(
-                    f"held out: {c['num_test']} rows ({c['test']:.0%}, a seeded random split, --test-fraction); the "
+                    f"held out: {c['num_test']} of {c['num_test'] + c['num_examples']} rows (--test-fraction "
+                    f"{c['test']:g}, a seeded random split); the "
                     f"reference and every fit used the other {c['num_examples']}; test R² = 1 − test MSE / Var(y_test)"
                 )
         if c.get("standardize"):

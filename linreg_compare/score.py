@@ -59,7 +59,8 @@ def mse(X, y, coef, intercept, weights=None) -> float:
     if is_dask(X):
         from impls._dask import predict
 
-        return float(((predict(X, coef, intercept) - y) ** 2).mean().compute())
+        # A sum over the chunks, divided here: dask's mean fails on the empty chunks a held-out split can leave.
+        return float(((predict(X, coef, intercept) - y) ** 2).sum().compute()) / X.shape[0]
     with np.errstate(all="ignore"):
         for start in range(0, len(X), SCORE_ROWS):
             residual = X[start : start + SCORE_ROWS].astype(np.float64) @ coef
@@ -123,7 +124,7 @@ def score(estimator, data: Data, reference: dict, diverged: bool = False) -> Sco
         coef_error=None if data.true_w is None else float(np.linalg.norm(coef - data.true_w)),
         intercept_error=None if data.true_b is None else abs(intercept - data.true_b),
         param_distance_to_lstsq=None if diverged else float(np.linalg.norm(distance)),
-        param_distance_to_lstsq_in_se=None if distances is None else max(distances),
+        param_distance_to_lstsq_in_se=largest(distances),
         distance_in_se=distances,
         train_mse=train_mse,
         excess_train_mse=train_mse - reference["train_mse"],
@@ -134,21 +135,32 @@ def score(estimator, data: Data, reference: dict, diverged: bool = False) -> Sco
     )
 
 
-def in_se(coef, intercept: float, reference: dict) -> list[float] | None:
+def in_se(coef, intercept: float, reference: dict) -> list[float | None] | None:
     """|θⱼ − θ_lsⱼ| / seⱼ for every parameter (w₁, …, w_d, b): the optimisation error in units of least squares'
-    statistical error; None where a standard error is missing or zero."""
-    stderr = np.append(reference["coef_stderr"], reference["intercept_stderr"])
-    if not np.all(np.isfinite(stderr)) or not np.all(stderr > 0):
+    statistical error. A parameter whose standard error is 0 (a constant column's, which least squares leaves at
+    its minimum-norm 0 whatever the others do) has None; all None (no standard error at all) is None."""
+    stderr = np.append(reference["coef_stderr"], reference["intercept_stderr"]).astype(np.float64)
+    measured = np.isfinite(stderr) & (stderr > 0)
+    if not measured.any():
         return None
     lstsq = np.append(reference["coef"], reference["intercept"])
-    return (np.abs(np.append(coef, intercept) - lstsq) / stderr).tolist()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.abs(np.append(coef, intercept) - lstsq) / stderr
+    return [float(ratio) if ok else None for ratio, ok in zip(ratios, measured)]
+
+
+def largest(distances: list[float | None] | None) -> float | None:
+    """The largest of the distances that were measured (None where none was)."""
+    measured = [] if distances is None else [distance for distance in distances if distance is not None]
+    return max(measured) if measured else None
 
 
 def r2(test_mse: float, y_test, weights=None) -> float | None:
     """1 − MSE / Var(y): the fraction of the held-out targets' variance the line explains (negative: worse than
     predicting their mean); both weighted with ``weights``."""
-    if is_dask(y_test):
-        variance = float(y_test.var().compute())
+    if is_dask(y_test):  # two passes over the chunks (not dask's var, which fails on empty chunks)
+        mean = float(y_test.sum().compute()) / y_test.shape[0]
+        variance = float(((y_test - mean) ** 2).sum().compute()) / y_test.shape[0]
     else:
         mean = np.average(y_test, weights=weights)
         variance = float(np.average((y_test - mean) ** 2, weights=weights))
@@ -157,8 +169,8 @@ def r2(test_mse: float, y_test, weights=None) -> float | None:
 
 def largest_in_se(fitted, reference: dict) -> float:
     """max over the parameters of |θⱼ − θ_lsⱼ|/seⱼ for a fitted estimator or pipeline (inf without standard errors)."""
-    distances = in_se(*in_original_units(fitted), reference)
-    return np.inf if distances is None else max(distances)
+    distance = largest(in_se(*in_original_units(fitted), reference))
+    return np.inf if distance is None else distance
 
 
 def cross_validated(estimator, first_test_mse: float, other_folds, training_rows=lambda X, y: (X, y)) -> dict:

@@ -106,10 +106,11 @@ def warning(lr, stable: dict, standardized: bool) -> str | None:
     )
 
 
-def note(lr, stable: dict, used: dict, spectrum: Spectrum) -> str:
+def note(lr, stable: dict, used: dict, spectrum: Spectrum, weighted: bool = False) -> str:
     """The report's line: λ_max, each limit, whether lr is above it, and the condition number."""
     seen = "the standardised training X" if spectrum.standardized else "the training X as given"
-    parts = [f"step size: G = [1, X]ᵀ[1, X]/n of {seen} has λ_max {spectrum.largest:.4g}"]
+    gram = "[1, X]ᵀW[1, X]/n (W the weights)" if weighted else "[1, X]ᵀ[1, X]/n"
+    parts = [f"step size: G = {gram} of {seen} has λ_max {spectrum.largest:.4g}"]
     if spectrum.condition is not None:
         parts.append(f"condition number κ = λ_max/λ_min {spectrum.condition:.3g}")
         if spectrum.condition > LARGE_CONDITION:
@@ -124,7 +125,7 @@ def note(lr, stable: dict, used: dict, spectrum: Spectrum) -> str:
     return "; ".join(parts)
 
 
-def summary(lr, stable: dict, used: dict, spectrum: Spectrum) -> dict:
+def summary(lr, stable: dict, used: dict, spectrum: Spectrum, weighted: bool = False) -> dict:
     """The report's step-size record: the spectrum, each limit, each step used, and the note."""
     return {
         "lambda_max": spectrum.largest,
@@ -133,7 +134,7 @@ def summary(lr, stable: dict, used: dict, spectrum: Spectrum) -> dict:
         "standardized": spectrum.standardized,
         "lr_limit": stable,
         "lr_used": used,
-        "note": note(lr, stable, used, spectrum),
+        "note": note(lr, stable, used, spectrum, weighted),
     }
 
 

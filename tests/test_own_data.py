@@ -292,3 +292,72 @@ def test_dropna_on_a_dask_directory_counts_and_drops_the_rows(tmp_path, capsys):
     assert main([*argv, "--dropna", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["config"]["num_examples"] == 98 and "(2 rows with a missing value dropped" in report["config"]["data"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"until": 0.5, "num_epochs": 0}, "--until races for at most --num-epochs epochs"),
+        ({"until": 0.5, "impl": "numpy-closed-form"}, "--until races the iterative implementations"),
+        ({"until": 0.5, "X_rows": 8}, "--until measures the distance to least squares in its standard errors"),
+        ({"sample_weight": "held-out zero"}, "the weights (--weights) of the held-out rows are all 0"),
+        ({"sample_weight": "negative"}, "must be 40 finite numbers >= 0, not all 0; got a negative number"),
+        ({"sparse": True}, "X is a sparse matrix, which compare() does not take"),
+    ],
+)
+def test_settings_that_cannot_give_a_true_answer_are_refused_before_any_fit(kwargs, words):
+    rng = np.random.default_rng(5)
+    rows = kwargs.pop("X_rows", 40)
+    X = rng.normal(size=(rows, 10 if rows < 10 else 3))
+    y = X[:, 0] + rng.normal(size=rows)
+    if kwargs.get("sample_weight") == "held-out zero":
+        held_out = split(X, y, 0.2, 0, np.arange(rows, dtype=float))[5]  # the held-out rows' own weights
+        weights = np.ones(rows)
+        weights[np.isin(np.arange(rows, dtype=float), held_out)] = 0
+        kwargs["sample_weight"] = weights
+    elif kwargs.get("sample_weight") == "negative":
+        kwargs["sample_weight"] = -np.ones(rows)
+    if kwargs.pop("sparse", False):
+        import scipy.sparse
+
+        X = scipy.sparse.csr_matrix(X)
+    with pytest.raises(UsageError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        compare(X=X, y=y, **FAST, **kwargs)
+
+
+def test_a_constant_column_leaves_the_distance_measured_on_the_parameters_that_have_an_error():
+    rng = np.random.default_rng(6)
+    X = np.column_stack([rng.normal(size=(60, 2)), np.full(60, 7.0)])
+    y = X[:, 0] - X[:, 1] + rng.normal(size=60)
+    result = compare(X=X, y=y, until=0.5, num_epochs=60, impl=["sklearn-sgd", "numpy-closed-form"], **FAST)
+    race = result.results[0]
+    assert race["distance_in_se"][2] is None and race["param_distance_to_lstsq_in_se"] is not None
+    assert race["status"].startswith("within 0.5 SE after")
+    assert "'x3' is constant" in result.to_table()
+
+
+def test_a_dask_split_that_leaves_a_file_with_no_held_out_row_scores_all_the_same(tmp_path, capsys):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    pytest.importorskip("dask")
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 2))
+    y = X @ [1.0, 2.0] + 0.1 * rng.normal(size=3)
+    pq.write_table(pa.table({"a": X[:2, 0], "b": X[:2, 1], "y": y[:2]}), folder / "p0.parquet")
+    pq.write_table(pa.table({"a": X[2:, 0], "b": X[2:, 1], "y": y[2:]}), folder / "p1.parquet")
+    assert main(["--data", str(folder), "--target", "y", "--impl", "numpy-closed-form", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["num_test"] + report["config"]["num_examples"] == 3
+    assert main(["--data", str(folder), "--target", "y", "--test-fraction", "0.01"]) == 2
+    assert "--test-fraction 0.01 holds out none of the 3 rows; hold out more" in capsys.readouterr().err
+
+
+def test_flags_of_the_comparison_after_a_subcommand_say_where_they_go(capsys, diabetes_csv):
+    assert main(["sweep", "lr-batch", "--data", diabetes_csv, "--target", "target"]) == 2
+    assert "compare.py's own flags go before a subcommand" in capsys.readouterr().err
+    argv = ["--data", diabetes_csv, "--target", "target", "--no-standardize", "sweep", "lr-batch", "--format", "json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["standardize"] is False
