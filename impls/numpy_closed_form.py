@@ -136,9 +136,11 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
     @fit_atomically
     def partial_fit(self, X, y, sample_weight=None):
         """Add the rows (X, y) to those seen so far, by ``fit``, ``fit_blocks`` or ``partial_fit``, and solve again:
-        the same answer as ``fit`` on all of them, in O(d²) memory (``impls._streaming``)."""
+        the same answer as ``fit`` on all of them, in O(d²) memory (``impls._streaming``). A sparse X is made dense
+        one call's rows at a time: the factor's update reads every entry of the block."""
         first = not hasattr(self, "_stream")
         X, Y, weights, single_target = self._validate(X, y, sample_weight, reset=first)
+        X = X.toarray() if scipy.sparse.issparse(X) else X
         if first:
             stream = Stream.of_first_block(X, Y, weights)
         elif Y.shape[1] != len(self._stream.y_shift):
@@ -150,13 +152,15 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
     @fit_atomically
     def fit_blocks(self, blocks: Iterable[tuple]):
         """Fit on ``(X_block, y_block)`` or ``(X_block, y_block, sample_weight_block)`` tuples read one at a time,
-        in O(d²) memory plus one block: the same answer as ``partial_fit`` block after block, from scratch."""
+        in O(d²) memory plus one block: the same answer as ``partial_fit`` block after block, from scratch (a sparse
+        block made dense, one at a time)."""
         vars(self).pop("_stream", None)
         vars(self).pop("feature_names_in_", None)  # blocks are arrays: no column names, as scikit-learn resets
         stream = None
         for X, y, *sample_weight in blocks:
             X = X if scipy.sparse.issparse(X) else np.asarray(X)  # arrays: no column names to check between blocks
             X, Y, weights, single_target = self._validate(X, y, *sample_weight, reset=stream is None)
+            X = X.toarray() if scipy.sparse.issparse(X) else X
             stream = Stream.of_first_block(X, Y, weights) if stream is None else stream.add(X, Y, weights)
         if stream is None:
             raise ValueError("fit_blocks needs at least one block of data; got none.")

@@ -190,6 +190,19 @@ def test_the_double_double_factor_worked_by_hand():
 # Sparse X
 
 
+def test_sparse_blocks_through_partial_fit_and_fit_blocks_give_the_dense_fit():
+    rng = np.random.default_rng(3)
+    dense = rng.standard_normal((300, 5)) * (rng.uniform(size=(300, 5)) < 0.4)
+    y = dense @ rng.standard_normal(5) + 2.0 + 0.1 * rng.standard_normal(300)
+    expected = NumpyClosedFormRegressor().fit(dense, y)
+    blocks = [(scipy.sparse.csr_matrix(dense[i : i + 100]), y[i : i + 100]) for i in range(0, 300, 100)]
+    streamed = NumpyClosedFormRegressor()
+    for X_block, y_block in blocks:
+        streamed.partial_fit(X_block, y_block)
+    for fitted in (streamed, NumpyClosedFormRegressor().fit_blocks(blocks)):
+        np.testing.assert_allclose(_parameters(fitted), _parameters(expected), rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("container", [scipy.sparse.csr_matrix, scipy.sparse.csc_array])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_sparse_x_gives_the_dense_fit(container, weighted):
