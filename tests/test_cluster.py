@@ -125,7 +125,7 @@ def test_two_parquet_files_on_worker_processes_twenty_times_without_a_flake(two_
     expected = None
     with dask_scheduler("processes", timeout=60):
         for _ in range(20):
-            X, y, _, _ = read_dask(str(two_files), "y")
+            X, y, *_ = read_dask(str(two_files), "y")
             result = compare(["numpy-closed-form", "sklearn-sgd"], X=X, y=y, repeats=1)
             assert [row["status"] for row in result.results] == ["ok", "ok"]
             coef = result.results[0]["coef"]

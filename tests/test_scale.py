@@ -51,8 +51,10 @@ def _json(*argv):
 @pytest.mark.slow
 def test_a_parquet_directory_on_worker_processes_agrees_with_the_in_memory_run(parquet_dir):
     folder, X, y = parquet_dir
-    on_cluster = _json("--data", str(folder), "--target", "y", "--scheduler", "processes", "--num-epochs", "1")
-    in_memory = compare(X=X, y=y, repeats=1, num_epochs=1, feature_names=["a", "b", "c"])
+    on_cluster = _json(
+        "--data", str(folder), "--target", "y", "--scheduler", "processes", "--num-epochs", "1", "--test-fraction", "0"
+    )
+    in_memory = compare(X=X, y=y, repeats=1, num_epochs=1, feature_names=["a", "b", "c"], test_fraction=0)
     assert on_cluster["config"]["data"] == f"{folder} (4 files, dask processes)" and on_cluster["config"]["dask"]
     assert on_cluster["config"]["num_examples"] == 6000 and on_cluster["config"]["feature_names"] == ["a", "b", "c"]
     # Sums in another order (by file, then a tree): the same numbers to rounding.
@@ -81,6 +83,8 @@ def test_a_sample_fits_the_iterative_ones_on_n_rows_and_scores_them_on_all(tmp_p
         "numpy-closed-form",
         "--seed",
         "4",
+        "--test-fraction",
+        "0",
     )
     scratch, closed = result["results"]
     assert scratch["status"] == "ok (on a uniform sample of 500 of the 3000 rows)" and closed["status"] == "ok"
@@ -89,7 +93,8 @@ def test_a_sample_fits_the_iterative_ones_on_n_rows_and_scores_them_on_all(tmp_p
     line = np.asarray(scratch["coef"]) @ X.T + scratch["intercept"]
     assert scratch["train_mse"] == pytest.approx(np.mean((line - y) ** 2), rel=1e-10)
     again = _json(
-        "--data", str(folder / "*.csv"), "--target", "y", "--sample", "500", "--impl", "torch-scratch", "--seed", "4"
+        *("--data", str(folder / "*.csv"), "--target", "y", "--sample", "500", "--impl", "torch-scratch"),
+        *("--seed", "4", "--test-fraction", "0"),
     )
     assert again["results"][0]["coef"] == scratch["coef"]  # the same seed draws the same rows
 
