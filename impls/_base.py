@@ -38,8 +38,9 @@ TRAINING_MSE_BLOCK_ENTRIES = 1 << 20
 def validate_hyperparameters(estimator) -> None:
     """scikit-learn's parameter checks, plus one it lacks: a bool is not taken for an integer (True is not 1 epoch)."""
     estimator._validate_params()
-    for name, value in estimator.get_params().items():
-        if isinstance(value, bool) and "boolean" not in estimator._parameter_constraints[name]:
+    for name, rules in estimator._parameter_constraints.items():  # every parameter has its rules
+        value = getattr(estimator, name)
+        if isinstance(value, bool) and "boolean" not in rules:
             raise InvalidParameterError(
                 f"The {name!r} parameter of {type(estimator).__name__} must be an int, not a bool. "
                 f"Got {value!r} instead."
@@ -283,8 +284,8 @@ class TrainingLog:
 
     def finish(self, estimator) -> None:
         final = self.loss_curve[-1] if self.loss_curve else self.initial_loss
-        unstable = self.below_limit is None or not self.below_limit()
-        if not self.stopped and self.initial_loss > 0 and final > self.initial_loss and unstable:
+        ended_above = not self.stopped and self.initial_loss > 0 and final > self.initial_loss
+        if ended_above and (self.below_limit is None or not self.below_limit()):  # the limit costs a pass: only here
             self.stopped = True
             self._warn(
                 f"after epoch {self.epochs_before + len(self.loss_curve)}: the training MSE ended at {final:.3g}, "

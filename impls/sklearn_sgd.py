@@ -175,14 +175,12 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         mean_weights = None if sample_weight is None else sample_weight / sample_weight.sum()
 
         def training_mse():
-            with np.errstate(over="ignore", invalid="ignore"):  # a blown-up fit is caught by the log
-                residual = X @ sgd.coef_ + sgd.intercept_[0] - y
-                return float(residual @ residual) / len(y)
+            residual = X @ sgd.coef_ + sgd.intercept_[0] - y
+            return float(residual @ residual) / len(y)
 
         def weighted_training_mse():
-            with np.errstate(over="ignore", invalid="ignore"):
-                residual = X @ sgd.coef_ + sgd.intercept_[0] - y
-                return float((residual * residual) @ mean_weights)
+            residual = X @ sgd.coef_ + sgd.intercept_[0] - y
+            return float((residual * residual) @ mean_weights)
 
         if sample_weight is not None:
             training_mse = weighted_training_mse
@@ -198,16 +196,18 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
             initial_loss = float(y @ y) / len(y) if sample_weight is None else float((y * y) @ mean_weights)
         log = TrainingLog(self, parameters, initial_loss, self.record_steps, X.shape[0], training_mse, resume=resume)
         log.below_limit = lambda: lr <= step_limit(self, X, sample_weight)  # checked only if the loss ended up
-        for _ in range(num_epochs):
-            with log.epoch():
-                # X, y and the hyperparameters were checked once above: assume_finite spares each epoch a pass to
-                # check the data again, skip_parameter_validation SGDRegressor's checks of its parameters.
-                with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-                    # one epoch; SGDRegressor raises its own "Floating-point under-/overflow" when it blows up
-                    sgd.partial_fit(X, y, sample_weight)
-            if log.stopped:
-                break
-            log.step()  # the per-sample steps happen inside scikit-learn's compiled loop: record epoch ends
+        # X, y and the hyperparameters were checked once above: assume_finite spares each epoch a pass to check the
+        # data again, skip_parameter_validation SGDRegressor's checks of its parameters; a blown-up training MSE
+        # (an overflow) is the log's to catch, not numpy's to warn about.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            with np.errstate(over="ignore", invalid="ignore"):
+                for _ in range(num_epochs):
+                    with log.epoch():
+                        # one epoch; SGDRegressor raises its own "Floating-point under-/overflow" when it blows up
+                        sgd.partial_fit(X, y, sample_weight)
+                    if log.stopped:
+                        break
+                    log.step()  # the per-sample steps happen inside scikit-learn's compiled loop: record epoch ends
         log.finish(self)
         self.lr_, self._sgd = lr, sgd
         return self
