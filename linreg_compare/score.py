@@ -188,7 +188,8 @@ def cross_validated(estimator, first_test_mse: float, other_folds, training_rows
             return {"cv_test_mse": None, "cv_test_mse_mean": None, "cv_test_mse_std": None}
         fitted = clone(estimator)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DivergenceWarning)
+            warnings.simplefilter("ignore", DivergenceWarning)  # the first fold's row says so, once
+            warnings.simplefilter("ignore", RuntimeWarning)  # no degree of freedom left: no standard errors
             fitted.fit(X_train, y_train, **weighted(fitted, weights))
         test_mses.append(mse(X_test, y_test, *in_original_units(fitted), weights_test))
     return {
