@@ -155,6 +155,12 @@ def _power_iteration(product, size: int) -> float:
     return estimate
 
 
+def check_curvature(lambda_max) -> None:
+    """``lr_limit``'s argument: a curvature, a finite number > 0 (a Gram matrix of [1, X] has λ_max ≥ 1)."""
+    if not (isinstance(lambda_max, (int, float, np.integer, np.floating)) and 0 < lambda_max < np.inf):
+        raise ValueError(f"lambda_max must be a finite number > 0 (the top eigenvalue of G); got {lambda_max!r}")
+
+
 def learning_rate(estimator, X, sample_weight=None) -> float:
     """The learning rate ``estimator`` trains with on (X, sample_weight): its ``lr``, or for ``lr="auto"``
     AUTO_FRACTION of its ``lr_limit`` at the curvature its steps see, ``minibatch_curvature`` for the rows it

@@ -21,7 +21,7 @@ from impls._base import (
     TrainingLog,
     fit_context,
 )
-from impls._step_size import learning_rate, step_limit
+from impls._step_size import check_curvature, learning_rate, step_limit
 
 
 class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
@@ -132,6 +132,7 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         step sees the curvature |x̃ᵢ|² rather than λ, so ``lr="auto"`` takes this limit at their mean-square value
         (``impls._step_size.row_curvature``: tr G when the rows have equal norms).
         """
+        check_curvature(lambda_max)
         return self.batch_size / lambda_max
 
     def _rows_per_step(self, num_examples: int) -> int:

@@ -29,7 +29,7 @@ from impls._base import (
     fit_context,
 )
 from impls._distributed import ddp_batch_loss
-from impls._step_size import learning_rate, step_limit
+from impls._step_size import check_curvature, learning_rate, step_limit
 from impls.data import Minibatches, as_features, resumed_generator, torch_generator
 
 
@@ -170,6 +170,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         ``num_examples`` when fewer): lr < 1/(Bλ). A minibatch's curvature is noisier than λ: ``lr="auto"``
         takes this limit at ``impls._step_size.minibatch_curvature``, which is λ for full batches.
         """
+        check_curvature(lambda_max)
         if self.reduction == "mean":
             return 1.0 / lambda_max
         batch_length = self.batch_size if num_examples is None else min(self.batch_size, num_examples)

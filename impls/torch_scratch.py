@@ -26,7 +26,7 @@ from impls._base import (
     fit_context,
 )
 from impls._distributed import all_reduce_batch_loss
-from impls._step_size import learning_rate, step_limit
+from impls._step_size import check_curvature, learning_rate, step_limit
 from impls.data import Minibatches, as_features, resumed_generator, torch_generator
 
 
@@ -172,6 +172,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         noisier than λ: ``lr="auto"`` takes this limit at ``impls._step_size.minibatch_curvature``, which is λ
         for full batches.
         """
+        check_curvature(lambda_max)
         return 2.0 / lambda_max
 
     def _rows_per_step(self, num_examples: int) -> int:

@@ -446,3 +446,10 @@ def test_a_loss_that_ends_above_its_start_at_a_stable_step_is_noise_not_divergen
     with pytest.warns(DivergenceWarning):
         above = implementation(name)(lr=3 * est.lr_ / AUTO_FRACTION, num_epochs=3).fit(X, y)
     assert above.diverged_
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+@pytest.mark.parametrize("lambda_max", [0.0, -1.0, np.inf, np.nan])
+def test_lr_limit_takes_only_a_positive_curvature(name, lambda_max):
+    with pytest.raises(ValueError, match="lambda_max must be a finite number > 0"):
+        implementation(name)().lr_limit(lambda_max)
