@@ -252,6 +252,12 @@ def _blas_controller():
     return threadpoolctl.ThreadpoolController().select(user_api="blas")
 
 
+def one_blas_thread():
+    """A context in which numpy's BLAS runs on one thread. After a call on two, OpenBLAS's second thread spins for
+    a while on the core it ran on: with the other core busy, that is the core of the next compiled loop too."""
+    return _blas_controller().limit(limits=1)
+
+
 def blas_threads() -> int:
     """The threads numpy's BLAS would use now: the user's limits and OPENBLAS_NUM_THREADS respected."""
     return max((library.num_threads for library in _blas_controller().lib_controllers), default=1)

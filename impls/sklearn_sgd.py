@@ -6,6 +6,8 @@ docstring) and w_i the sample's weight (1 without sample weights).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -21,7 +23,10 @@ from impls._base import (
     TrainingLog,
     fit_context,
 )
+from impls._moments import one_blas_thread
 from impls._step_size import check_curvature, learning_rate, step_limit
+
+ONE_THREAD_FROM = 2**19  # numbers in X from which the training MSE's BLAS is held to one thread
 
 
 class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
@@ -151,6 +156,13 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         return self._train(X, y, sample_weight, 1, resume=hasattr(self, "coef_"))
 
     def _train(self, X, y, sample_weight, num_epochs: int, resume: bool):
+        # The training MSE's products on one BLAS thread, so that none is left spinning beside SGDRegressor's loop,
+        # which runs on one core (impls._moments.one_blas_thread); below ONE_THREAD_FROM numbers BLAS takes one
+        # thread anyway, and the limit itself (about 1 ms) would be the cost.
+        with one_blas_thread() if X.shape[0] * X.shape[1] >= ONE_THREAD_FROM else contextlib.nullcontext():
+            return self._train_on_one_thread(X, y, sample_weight, num_epochs, resume)
+
+    def _train_on_one_thread(self, X, y, sample_weight, num_epochs: int, resume: bool):
         lr = self.lr_ if resume and isinstance(self.lr, str) else learning_rate(self, X, sample_weight)
         # A partial_fit goes on with the same SGDRegressor and its shuffling stream, from coef_ and intercept_
         # (after a divergence, the last good ones), with lr and batch_size as they are now.
