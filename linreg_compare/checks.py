@@ -130,20 +130,24 @@ class Settings:
             raise UsageError("--until races for at most --num-epochs epochs; give --num-epochs >= 1, not 0")
         if self.cv is not None and self.test_fraction not in (None, 0):
             raise UsageError(f"--cv and --test-fraction {self.test_fraction} both hold rows out; give one of them")
+        # Plain Python numbers (+ 0 turns −0.0 into 0.0); None (a setting not given) and lr "auto" stay as they are.
         for name, kind in [
             ("num_examples", int),
             ("noise", float),
             ("batch_size", int),
-            *([] if self.lr == "auto" else [("lr", float)]),
+            ("lr", float),
             ("num_epochs", int),
             ("seed", int),
             ("repeats", int),
             ("max_seconds", float),
+            ("sample", int),
+            ("test_fraction", float),
+            ("cv", int),
+            ("until", float),
         ]:
-            object.__setattr__(self, name, kind(getattr(self, name)) + kind(0))  # + 0 turns −0.0 into 0.0
-        for name, kind in [("sample", int), ("test_fraction", float), ("cv", int), ("until", float)]:
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, kind(getattr(self, name)) + kind(0))
+            value = getattr(self, name)
+            if value is not None and value != "auto":
+                object.__setattr__(self, name, kind(value) + kind(0))
 
     def estimator_params(self) -> dict:
         """The settings an iterative estimator takes, by their parameter names."""

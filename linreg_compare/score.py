@@ -59,8 +59,7 @@ def mse(X, y, coef, intercept, weights=None) -> float:
     if is_dask(X):
         from impls._dask import predict
 
-        # A sum over the chunks, divided here: dask's mean fails on the empty chunks a held-out split can leave.
-        return float(((predict(X, coef, intercept) - y) ** 2).sum().compute()) / X.shape[0]
+        return float(((predict(X, coef, intercept) - y) ** 2).mean().compute())
     with np.errstate(all="ignore"):
         for start in range(0, len(X), SCORE_ROWS):
             residual = X[start : start + SCORE_ROWS].astype(np.float64) @ coef
@@ -158,9 +157,8 @@ def largest(distances: list[float | None] | None) -> float | None:
 def r2(test_mse: float, y_test, weights=None) -> float | None:
     """1 − MSE / Var(y): the fraction of the held-out targets' variance the line explains (negative: worse than
     predicting their mean); both weighted with ``weights``."""
-    if is_dask(y_test):  # two passes over the chunks (not dask's var, which fails on empty chunks)
-        mean = float(y_test.sum().compute()) / y_test.shape[0]
-        variance = float(((y_test - mean) ** 2).sum().compute()) / y_test.shape[0]
+    if is_dask(y_test):
+        variance = float(y_test.var().compute())
     else:
         mean = np.average(y_test, weights=weights)
         variance = float(np.average((y_test - mean) ** 2, weights=weights))

@@ -361,3 +361,30 @@ def test_flags_of_the_comparison_after_a_subcommand_say_where_they_go(capsys, di
     argv = ["--data", diabetes_csv, "--target", "target", "--no-standardize", "sweep", "lr-batch", "--format", "json"]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["config"]["standardize"] is False
+
+
+def test_the_step_size_warning_is_one_line_before_the_table(diabetes_csv, capsys):
+    argv = ["--data", diabetes_csv, "--target", "target", "--no-standardize", "--impl", "sklearn-sgd"]
+    assert main([*argv, "--repeats", "1"]) == 0
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert warning == [line for line in warning if line.startswith("compare.py: warning: lr 0.03 is above")]
+    assert len(warning) == 1 and "--standardize or --lr auto sets a step from the data" in warning[0]
+
+
+def test_the_plot_of_a_race_draws_it_against_epochs_and_seconds(diabetes_csv, tmp_path):
+    pytest.importorskip("matplotlib")
+    from linreg_compare import plot
+
+    X, y = load_diabetes(scaled=False, return_X_y=True)
+    result = compare(X=X, y=y, until=0.5, num_epochs=5, impl=["torch-scratch", "numpy-closed-form"], **FAST)
+    figure = plot.draw_comparison(result)
+    titles = [axis.get_title() for axis in figure.axes]
+    assert "The race to least squares, in standard errors" in titles and "The same race against the clock" in titles
+    race_axis = figure.axes[titles.index("The race to least squares, in standard errors")]
+    np.testing.assert_allclose(
+        race_axis.lines[0].get_ydata(), result.curves["torch-scratch"]["race"]["distances"], rtol=1e-12
+    )
+    out = tmp_path / "race.png"
+    argv = ["--data", diabetes_csv, "--target", "target", "--until", "0.5", "--num-epochs", "3", "--plot", str(out)]
+    assert main([*argv, "--impl", "torch-scratch"]) == 0 and out.read_bytes()[:4] == b"\x89PNG"
