@@ -7,6 +7,7 @@ docstring) and w_i the sample's weight (1 without sample weights).
 from __future__ import annotations
 
 import contextlib
+import inspect
 
 import numpy as np
 import sklearn
@@ -28,6 +29,14 @@ from impls._step_size import check_curvature, learning_rate, step_limit
 
 ONE_THREAD_FROM = 2**19  # numbers in X from which the training MSE's BLAS is held to one thread
 
+# SGDRegressor's routine for max_iter epochs on data already checked, which partial_fit calls after checking X, y
+# and the weights; private, so called only where its signature is the one below (scikit-learn 1.8 on).
+EPOCH_ROUTINE_ARGUMENTS = ["self", "X", "y", "alpha", "loss", "learning_rate", "sample_weight", "max_iter"]
+EPOCHS_WITHOUT_CHECKS = (
+    hasattr(SGDRegressor, "_fit_regressor")
+    and list(inspect.signature(SGDRegressor._fit_regressor).parameters) == EPOCH_ROUTINE_ARGUMENTS
+)
+
 
 class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     """Linear regression with ``sklearn.linear_model.SGDRegressor``, its settings mapped from the notebook's.
@@ -40,10 +49,12 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     setting): the same distance per epoch, though not the same path (per-sample steps see fresher parameters).
     ``TorchScratchRegressor``, whose loss has the ½, matches with its ``lr = 2a``, i.e. ``eta0 = lr_scratch / B``.
 
-    Epochs. ``partial_fit`` is called once per epoch (one shuffled pass, exactly as ``fit`` with
+    Epochs. ``SGDRegressor`` runs one epoch at a time (one shuffled pass, exactly as ``fit`` with
     ``max_iter=num_epochs, tol=None`` does each epoch) so that the training MSE after each epoch can be
-    recorded. The shuffle of each epoch comes from a ``numpy.random.RandomState(random_state)`` that the
-    calls share, so the same ``random_state`` gives the same fit and each epoch a new order.
+    recorded: the routine its ``partial_fit`` ends in, the data checked once per fit rather than once per
+    epoch (``partial_fit`` itself where that routine is not the one known, before scikit-learn 1.8; the
+    same numbers either way). The shuffle of each epoch comes from a ``numpy.random.RandomState(random_state)``
+    that the epochs share, so the same ``random_state`` gives the same fit and each epoch a new order.
 
     Weights, sparse X, one target. ``sample_weight`` is passed on to ``SGDRegressor``, which multiplies each
     sample's step by its weight: B such steps are then, to first order, the torch implementations' step on a
@@ -209,15 +220,30 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
             initial_loss = float(y @ y) / len(y) if sample_weight is None else float((y * y) @ mean_weights)
         log = TrainingLog(self, parameters, initial_loss, self.record_steps, X.shape[0], training_mse, resume=resume)
         log.below_limit = lambda: lr <= step_limit(self, X, sample_weight)  # checked only if the loss ended up
-        # X, y and the hyperparameters were checked once above: assume_finite spares each epoch a pass to check the
-        # data again, skip_parameter_validation SGDRegressor's checks of its parameters; a blown-up training MSE
-        # (an overflow) is the log's to catch, not numpy's to warn about.
+        # One epoch: the routine partial_fit ends in, after it has checked X, y and the weights as fit_context did
+        # above (float64, C order, CSR, finite) and, on its first call, set coef_ and intercept_ to zeros. Called
+        # directly, the data are checked once per fit rather than once per epoch, which on small data costs as
+        # much as the epoch; without it, partial_fit. SGDRegressor raises its own "Floating-point under-/overflow"
+        # when it blows up.
+        targets = y.astype(np.float64, copy=False)
+        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        if EPOCHS_WITHOUT_CHECKS and not resume:
+            sgd.coef_, sgd.intercept_ = np.zeros(X.shape[1]), np.zeros(1)
+
+        def one_epoch():
+            if EPOCHS_WITHOUT_CHECKS:
+                sgd._fit_regressor(X, targets, sgd.alpha, sgd.loss, sgd.learning_rate, weights, max_iter=1)
+            else:
+                sgd.partial_fit(X, y, sample_weight)
+
+        # assume_finite and skip_parameter_validation spare partial_fit a second check of the data and of
+        # SGDRegressor's parameters; a blown-up training MSE (an overflow) is the log's to catch, not numpy's to
+        # warn about.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             with np.errstate(over="ignore", invalid="ignore"):
                 for _ in range(num_epochs):
                     with log.epoch():
-                        # one epoch; SGDRegressor raises its own "Floating-point under-/overflow" when it blows up
-                        sgd.partial_fit(X, y, sample_weight)
+                        one_epoch()
                     if log.stopped:
                         break
                     log.step()  # the per-sample steps happen inside scikit-learn's compiled loop: record epoch ends
