@@ -424,18 +424,28 @@ def processes(repeats, probe_torch=True):
     notebook = [sys.executable, os.path.join(HERE, "notebook.py")]
     compare_all = [sys.executable, os.path.join(ROOT, "compare.py")]
     compare_numpy = compare_all + ["--impl", "numpy-closed-form"]
+    # What no runner of these implementations can go below: the notebook script with scikit-learn's SGDRegressor
+    # imported first, and the import of scikit-learn's BaseEstimator, on which every estimator here is built.
+    import_first = "import sys, runpy, sklearn.linear_model; runpy.run_path(sys.argv[1])"
+    notebook_and_sklearn = [sys.executable, "-c", import_first, notebook[1]]
+    sklearn_base = [sys.executable, "-c", "import sklearn.base"]
+    commands = (compare_all, notebook, compare_numpy, notebook_and_sklearn, sklearn_base)
 
     def runner(command):
         return lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
     if repeats:
-        compare_s, notebook_s, numpy_s = alternate(
-            runner(compare_all), runner(notebook), runner(compare_numpy), repeats=repeats
+        compare_s, notebook_s, numpy_s, floor_all_s, floor_numpy_s = alternate(
+            *(runner(command) for command in commands), repeats=repeats
         )
-    else:  # a smoke run: each once, no warm-up
-        compare_s, notebook_s, numpy_s = (once(runner(command)) for command in (compare_all, notebook, compare_numpy))
+    else:  # a smoke run: each once, no warm-up, no floors
+        compare_s, notebook_s, numpy_s = (once(runner(command)) for command in commands[:3])
     report("python compare.py (4 implementations) / notebook script", compare_s, notebook_s, bound=1.2)
+    if repeats:
+        report("  floor: notebook script importing scikit-learn's SGD first", floor_all_s, notebook_s)
     report("python compare.py --impl numpy-closed-form / notebook script", numpy_s, notebook_s, bound=0.3)
+    if repeats:
+        report("  floor: python -c 'import sklearn.base' / notebook script", floor_numpy_s, notebook_s)
     if not probe_torch:
         return
     probe = subprocess.run(

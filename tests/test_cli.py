@@ -449,8 +449,11 @@ def test_help_and_import_pay_for_no_heavy_library():
         "print(*[name for name in heavy if name in sys.modules])\n"
         "try:\n    compare.main()\nexcept SystemExit:\n    pass\n"
         "print(*[name for name in heavy if name in sys.modules], file=sys.stderr)\n"
+        "import impls; from impls import NumpyClosedFormRegressor; NumpyClosedFormRegressor().fit([[0], [1], [3]], [0, 1, 1])\n"
+        "print('closed form:', *[name for name in ('torch', 'matplotlib', 'dask') if name in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     after_import, after_help = done.stdout.splitlines()[0], done.stderr.strip()
     assert after_import == "" and after_help == "", (after_import, after_help)
+    assert done.stdout.splitlines()[-1] == "closed form:", done.stdout  # the closed form's path: numpy and scikit-learn
     assert "usage: compare.py" in done.stdout
