@@ -64,3 +64,16 @@ def test_ddp_exits_counts_clean_runs():
     done = _run("ddp_exits.py", "--runs", "1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("1 of 1 runs ended cleanly (python -m linreg_compare.distributed --nproc-per-node 2")
+
+
+@pytest.mark.slow
+def test_imports_py_sums_each_module_s_own_import_time_by_package():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import imports
+    finally:
+        sys.path.remove(os.path.join(ROOT, "benchmarks"))
+    times = imports.self_times(["-c", "import json.decoder"])
+    assert {"json", "json.decoder", "json.scanner"} <= set(times) and all(seconds >= 0 for seconds in times.values())
+    totals = imports.by_package(times)
+    assert totals["json"] == pytest.approx(sum(seconds for name, seconds in times.items() if name.startswith("json")))

@@ -449,7 +449,8 @@ def test_help_and_import_pay_for_no_heavy_library():
         "print(*[name for name in heavy if name in sys.modules])\n"
         "try:\n    compare.main()\nexcept SystemExit:\n    pass\n"
         "print(*[name for name in heavy if name in sys.modules], file=sys.stderr)\n"
-        "import impls; from impls import NumpyClosedFormRegressor; NumpyClosedFormRegressor().fit([[0], [1], [3]], [0, 1, 1])\n"
+        "import impls; from impls import NumpyClosedFormRegressor\n"
+        "NumpyClosedFormRegressor().fit([[0], [1], [3]], [0, 1, 1])\n"
         "print('closed form:', *[name for name in ('torch', 'matplotlib', 'dask') if name in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
