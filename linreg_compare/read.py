@@ -232,18 +232,26 @@ def read_csv(path: str, target: str, features: list[str] | None = None, dropna: 
     if table.num_rows == 0:
         raise UsageError(f"--data {path} has a header but no data rows")
     X, y = _to_numpy(table, features, target)  # a missing cell is NaN
-    X, y, dropped = without_missing(X, y, columns, path, dropna)
-    if not (np.isfinite(X).all() and np.isfinite(y).all()):
-        _diagnose_csv(path, header, columns)  # an infinite cell: say where
+    dropped = 0
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):  # a missing cell, or an infinite one
+        X, y, dropped = without_missing(X, y, columns, path, dropna)
+        if not (np.isfinite(X).all() and np.isfinite(y).all()):
+            _diagnose_csv(path, header, columns)  # an infinite cell: say where
     return DataFile(X, y, features, dropped)
 
 
 def _to_numpy(table, features, target) -> tuple[np.ndarray, np.ndarray]:
-    """X column by column into one C-ordered float64 array, and y, from an Arrow table of float64 columns."""
-    X = np.empty((table.num_rows, len(features)))
-    for j, name in enumerate(features):
-        X[:, j] = table.column(name).fill_null(np.nan).to_numpy(zero_copy_only=False)
-    return X, table.column(target).fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+    """X into one C-ordered float64 array, and y, from an Arrow table of float64 columns, a batch of rows at a time
+    (its block of X stays in cache while its columns are copied in); a null, a missing cell, becomes NaN."""
+    X, y = np.empty((table.num_rows, len(features))), np.empty(table.num_rows)
+    start = 0
+    for batch in table.select([*features, target]).to_batches():
+        rows = slice(start, start + batch.num_rows)
+        for j, column in enumerate(batch.columns[:-1]):
+            X[rows, j] = column.to_numpy(zero_copy_only=False)
+        y[rows] = batch.columns[-1].to_numpy(zero_copy_only=False)
+        start += batch.num_rows
+    return X, y
 
 
 def _records(path: str):
