@@ -12,10 +12,11 @@ from torch import nn
 from torch.utils import data
 
 
-def notebook_loop(features, labels, *, lr=0.03, batch_size=10, num_epochs=3):
-    """The d2l notebook's cells, in order: DataLoader(shuffle=True), nn.Linear, nn.MSELoss, torch.optim.SGD."""
+def notebook_loop(features, labels, *, lr=0.03, batch_size=10, num_epochs=3, batches=None):
+    """The d2l notebook's cells, in order: DataLoader(shuffle=True), nn.Linear, nn.MSELoss, torch.optim.SGD.
+    ``batches``: another iterable of the same shuffled minibatches in place of the DataLoader."""
     dataset = data.TensorDataset(features, labels)
-    data_iter = data.DataLoader(dataset, batch_size, shuffle=True)
+    data_iter = data.DataLoader(dataset, batch_size, shuffle=True) if batches is None else batches
     net = nn.Sequential(nn.Linear(features.shape[1], 1))
     net[0].weight.data.normal_(0, 0.01)
     net[0].bias.data.fill_(0)

@@ -46,13 +46,14 @@ def one_fit(method, num_examples, num_features):
 
     from impls import NumpyClosedFormRegressor
 
-    if method == "blocks":  # a stream of blocks made on the fly: only one block exists at a time
+    if method in ("blocks", "exact-blocks"):  # a stream of blocks made on the fly: only one block exists at a time
+        noise = 0.0 if method == "exact-blocks" else 0.1  # an exact fit streams through the double-double factor
 
         def blocks():
             rng = np.random.default_rng(0)
             for start in range(0, num_examples, 16384):
                 X = rng.standard_normal((min(16384, num_examples - start), num_features))
-                yield X, X @ np.linspace(-1, 1, num_features) + 1.0
+                yield X, X @ np.linspace(-1, 1, num_features) + 1.0 + noise * rng.standard_normal(len(X))
 
         before = reset_peak()
         start = time.perf_counter()
