@@ -13,7 +13,6 @@ issue #9888). Unfused, every key names one task in every graph; this costs a few
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -89,6 +88,8 @@ def dask_scheduler(where: str, timeout: float = TIMEOUT, dashboard: bool = False
 def probe(address: str, timeout: float) -> None:
     """Ask the scheduler at ``address`` who it is, within ``timeout`` seconds; one line if nothing answers,
     or something that is not a dask scheduler does."""
+    import asyncio
+
     from distributed.comm import connect
     from distributed.comm.addressing import get_address_host_port
 
