@@ -5,6 +5,7 @@ the tests that start them, or any other process, are ``slow``.
 """
 
 import datetime
+import gc
 import json
 import os
 import socket
@@ -70,6 +71,11 @@ def _fit_seeded_apart(rank: int, folder: str) -> None:
             paths[cls.__name__] = np.column_stack([est.coef_path_, est.intercept_path_])
         np.savez(os.path.join(folder, f"rank{rank}.npz"), **paths)
     finally:
+        # As linreg_compare.distributed.run: what holds the group's threads (a fit's DistributedDataParallel, in
+        # reference cycles) is collected before the group goes; collected after, it aborts the process now and then
+        # ("terminate called without an active exception").
+        est = None
+        gc.collect()
         torch.distributed.destroy_process_group()
 
 
