@@ -301,15 +301,17 @@ def _weights(sample_weight, X, on_dask: bool):
     if on_dask:
         raise UsageError("sample weights apply to data in memory, not to dask collections")
     weights = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-    if len(weights) != len(X) or not np.all(np.isfinite(weights)) or (weights < 0).any() or not weights.sum() > 0:
-        what = (
-            f"{len(weights)} numbers"
-            if len(weights) != len(X)
-            else ("a number that is not finite" if not np.all(np.isfinite(weights)) else "")
-        )
-        what = what or ("a negative number" if (weights < 0).any() else "only zeros")
-        raise UsageError(f"sample_weight (--weights) must be {len(X)} finite numbers >= 0, not all 0; got {what}")
-    return weights
+    if len(weights) != len(X):
+        got = f"{len(weights)} numbers"
+    elif not np.all(np.isfinite(weights)):
+        got = "a number that is not finite"
+    elif (weights < 0).any():
+        got = "a negative number"
+    elif not weights.sum() > 0:
+        got = "only zeros"
+    else:
+        return weights
+    raise UsageError(f"sample_weight (--weights) must be {len(X)} finite numbers >= 0, not all 0; got {got}")
 
 
 def _held_out(parts, data: Data) -> Data:

@@ -51,10 +51,10 @@ def read_data(
     if weights not in table.features:
         raise UsageError(f"--weights {weights!r} is not a column of {path}")
     last = table.features.index(weights)
-    if not (table.X[:, last] > 0).any():
-        raise UsageError(f"--weights {weights!r} must have a number > 0; every weight in {path} is 0")
     if (table.X[:, last] < 0).any():
         raise UsageError(f"--weights {weights!r} must be numbers >= 0; {path} has {table.X[:, last].min():g}")
+    if not (table.X[:, last] > 0).any():
+        raise UsageError(f"--weights {weights!r} must have a number > 0; every weight in {path} is 0")
     kept = [j for j in range(table.X.shape[1]) if j != last]
     names = [table.features[j] for j in kept]
     return DataFile(np.ascontiguousarray(table.X[:, kept]), table.y, names, table.dropped, table.X[:, last].copy())

@@ -253,6 +253,16 @@ def test_weights_from_a_column_weight_every_fit_the_reference_and_every_mse(tmp_
     assert report["step_size"]["lambda_max"] == pytest.approx(expected, rel=1e-8)
     assert main(["--data", str(path), "--target", "y", "--weights", "zz"]) == 2
     assert "--weights 'zz' is not a column" in capsys.readouterr().err
+    for column, words in [(-weights, "must be numbers >= 0; "), (0 * weights, "must have a number > 0; every weight")]:
+        bad = tmp_path / "bad_weights.csv"
+        bad.write_text(
+            "\n".join(
+                ["a,w,y"] + [f"{a!r},{w!r},{t!r}" for a, w, t in zip(X[:, 0].tolist(), column.tolist(), y.tolist())]
+            )
+            + "\n"
+        )
+        assert main(["--data", str(bad), "--target", "y", "--weights", "w"]) == 2
+        assert f"--weights 'w' {words}" in capsys.readouterr().err
     assert main(["--data", str(path), "--target", "y", "--weights", "a", "--features", "a,b"]) == 2
     assert "is the target or a feature" in capsys.readouterr().err
 
@@ -302,6 +312,9 @@ def test_dropna_on_a_dask_directory_counts_and_drops_the_rows(tmp_path, capsys):
         ({"until": 0.5, "X_rows": 8}, "--until measures the distance to least squares in its standard errors"),
         ({"sample_weight": "held-out zero"}, "the weights (--weights) of the held-out rows are all 0"),
         ({"sample_weight": "negative"}, "must be 40 finite numbers >= 0, not all 0; got a negative number"),
+        ({"sample_weight": "zeros"}, "must be 40 finite numbers >= 0, not all 0; got only zeros"),
+        ({"sample_weight": "short"}, "must be 40 finite numbers >= 0, not all 0; got 39 numbers"),
+        ({"sample_weight": "nan"}, "must be 40 finite numbers >= 0, not all 0; got a number that is not finite"),
         ({"sparse": True}, "X is a sparse matrix, which compare() does not take"),
     ],
 )
@@ -315,8 +328,13 @@ def test_settings_that_cannot_give_a_true_answer_are_refused_before_any_fit(kwar
         weights = np.ones(rows)
         weights[np.isin(np.arange(rows, dtype=float), held_out)] = 0
         kwargs["sample_weight"] = weights
-    elif kwargs.get("sample_weight") == "negative":
-        kwargs["sample_weight"] = -np.ones(rows)
+    elif kwargs.get("sample_weight") in ("negative", "zeros", "short", "nan"):
+        kwargs["sample_weight"] = {
+            "negative": -np.ones(rows),
+            "zeros": np.zeros(rows),
+            "short": np.ones(rows - 1),
+            "nan": np.r_[np.nan, np.ones(rows - 1)],
+        }[kwargs["sample_weight"]]
     if kwargs.pop("sparse", False):
         import scipy.sparse
 
