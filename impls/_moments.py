@@ -285,6 +285,37 @@ def sparse_moments(X, y, y_shift, weights=None) -> np.ndarray:
     return moments
 
 
+def sparse_shifts(X) -> np.ndarray | None:
+    """Shifts for the columns of a scipy.sparse X whose mean is larger than their spread (``shifts``' rule), None
+    where there are none: the centring XᵀX − n x̄x̄ᵀ would cancel there to a factor 1 + x̄²/s² of precision.
+
+    Such a column has more non-zeros than zeros (a column non-zero in a fraction p of the rows has x̄²/s² ≤ p/(1 − p),
+    by Cauchy-Schwarz), so shifting it (``shift_sparse``) at most doubles its entries; a truly sparse column
+    is never shifted. A constant column is shifted by its value, so that it becomes exactly zero."""
+    n = X.shape[0]
+    means = np.asarray(X.sum(axis=0), dtype=np.float64).ravel() / n
+    squares = np.asarray(X.multiply(X).sum(axis=0), dtype=np.float64).ravel() / n
+    with np.errstate(invalid="ignore", over="ignore"):
+        large = ~(means**2 <= squares - means**2)  # a NaN or inf is reported after the moments
+    if not large.any():
+        return None
+    low, high = X.min(axis=0).toarray().ravel(), X.max(axis=0).toarray().ravel()
+    x_shift = np.where(large, np.where(low == high, high, means), 0.0)
+    return np.where(np.isfinite(x_shift), x_shift, 0.0)
+
+
+def shift_sparse(X, x_shift: np.ndarray):
+    """X − x_shift as a CSR matrix: the shifted columns dense, every other one as sparse as it was."""
+    import scipy.sparse
+
+    columns = np.flatnonzero(x_shift)
+    outer = scipy.sparse.csr_matrix(
+        (np.tile(x_shift[columns], X.shape[0]), np.tile(columns, X.shape[0]), np.arange(X.shape[0] + 1) * len(columns)),
+        shape=X.shape,
+    )
+    return (X - outer).tocsr()
+
+
 def shifts(X_block, y_block) -> tuple[np.ndarray | None, float | np.ndarray]:
     """Shifts that keep centring exact: the first block's means, where they are large next to its spread (the
     y shift: a float for a 1-D y, one per target for a 2-D one).

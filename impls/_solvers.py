@@ -148,11 +148,9 @@ class RowBlocks(Passes):
 
     def plain(self, coef, offset: float) -> tuple[float, float, np.ndarray]:
         X, y, system = self.X, self.y, self.system
-        shifted = system.x_shift.any()
         rss, sum_r, xtr = 0.0, 0.0, np.zeros(X.shape[1])
         for start in range(0, X.shape[0], BLOCK_ROWS):
-            x = X[start : start + BLOCK_ROWS]
-            x = x - system.x_shift if shifted else x
+            x = self.shifted_rows(start, start + BLOCK_ROWS)
             y_block = np.asarray(y[start : start + BLOCK_ROWS], dtype=np.float64)  # float32 y: cast first
             residual = (y_block - system.y_shift) - x @ coef - offset
             weighted = residual if self.weights is None else residual * self.weights[start : start + BLOCK_ROWS]
@@ -160,6 +158,11 @@ class RowBlocks(Passes):
             sum_r += weighted.sum()
             xtr += x.T @ weighted
         return rss, sum_r, xtr
+
+    def shifted_rows(self, start: int, stop: int):
+        """Rows start to stop of X − x_shift."""
+        x = self.X[start:stop]
+        return x - self.system.x_shift if self.system.shifted else x
 
     def least_squares(self) -> Solution:
         """Least squares by a column-pivoted QR of B = [1/√n, X̃ D⁻¹] (X̃ centred, D its column norms), refined
@@ -227,11 +230,19 @@ class RowBlocks(Passes):
         return Solution(fit.coef, fit.intercept, fit.solver, fit.rank, fit.covariance_factor, fit.rss)
 
 
-class SparseRows(RowBlocks):
+class SparsePasses(RowBlocks):
     """A scipy.sparse X (CSR), never densified but for a QR on ill-conditioned data, and then only where a dense
-    copy fits in memory (``dense_fits``): refined in float64, by the sparse products Xw and Xᵀr, with no shift."""
+    copy fits in memory (``dense_fits``): refined in float64, by the sparse products of ``shifted``, X − x_shift
+    (X itself where no column is shifted, ``impls._moments.sparse_shifts``), with w and with r."""
 
     extended = False
+
+    def __init__(self, X, y, system, weights: np.ndarray | None = None, shifted=None):
+        super().__init__(X, y, system, weights)
+        self.shifted = X if shifted is None else shifted
+
+    def shifted_rows(self, start: int, stop: int):
+        return self.shifted[start:stop]
 
     def least_squares(self) -> Solution:
         if dense_fits(self.X.shape):

@@ -29,21 +29,24 @@ class Stream:
     rows: int
     moments: np.ndarray | None = None
     factor: Pair | None = None
+    weight_exponent: int = 0  # the weights are taken times 2^-weight_exponent, the first block's scale
 
     @classmethod
-    def of_first_block(cls, X, Y, weights) -> Stream:
-        """The stream of one block, whose shifts and kind it decides."""
+    def of_first_block(cls, X, Y, weights, weight_exponent: int = 0) -> Stream:
+        """The stream of one block, whose shifts and kind it decides (``weights`` already times 2^-weight_exponent)."""
         x_shift, y_shift = shifts(X, Y)
         y_shift = np.asarray(y_shift, dtype=np.float64)
         moments = block_moments(X, Y, x_shift, y_shift, weights)
         if easy(moments, x_shift, y_shift, len(X)):
-            return cls(x_shift, y_shift, len(X), moments=moments)
-        return cls(x_shift, y_shift, 0, factor=_empty_factor(X.shape[1] + 1 + Y.shape[1])).add(X, Y, weights)
+            return cls(x_shift, y_shift, len(X), moments=moments, weight_exponent=weight_exponent)
+        empty = _empty_factor(X.shape[1] + 1 + Y.shape[1])
+        return cls(x_shift, y_shift, 0, factor=empty, weight_exponent=weight_exponent).add(X, Y, weights)
 
     @classmethod
-    def of_moments(cls, moments: np.ndarray, x_shift, y_shift, rows: int) -> Stream:
+    def of_moments(cls, moments: np.ndarray, x_shift, y_shift, rows: int, weight_exponent: int = 0) -> Stream:
         """The stream of data already summed into float64 moments: a ``fit``, to be continued by ``partial_fit``."""
-        return cls(x_shift, np.atleast_1d(np.asarray(y_shift, dtype=np.float64)), rows, moments=moments)
+        y_shift = np.atleast_1d(np.asarray(y_shift, dtype=np.float64))
+        return cls(x_shift, y_shift, rows, moments=moments, weight_exponent=weight_exponent)
 
     @property
     def d(self) -> int:

@@ -6,6 +6,7 @@ data read once keep a factor updated block by block (``impls._streaming``)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import numpy as np
@@ -16,8 +17,16 @@ from sklearn.utils.validation import _check_sample_weight, assert_all_finite, ch
 from impls import _dask
 from impls._base import fit_atomically, validate_training_data
 from impls._collections import is_dask
-from impls._moments import BLOCK_ROWS, CentredSystem, pilot_moments, shifts, sparse_moments
-from impls._solvers import Moments, RowBlocks, Solution, SparseRows
+from impls._moments import (
+    BLOCK_ROWS,
+    CentredSystem,
+    pilot_moments,
+    shift_sparse,
+    shifts,
+    sparse_moments,
+    sparse_shifts,
+)
+from impls._solvers import Moments, RowBlocks, Solution, SparsePasses
 from impls._statistics import ols_statistics
 from impls._streaming import Stream
 
@@ -53,8 +62,9 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
 
     ``fit(X, y, sample_weight)`` takes arrays, a ``numpy.memmap`` larger than memory, dask collections (without
     weights), read in blocks, never gathered (only a QR in memory copies X), and a ``scipy.sparse`` X, never made
-    dense: X̃ᵀWX̃ = XᵀWX − Σw·x̄x̄ᵀ from sparse products, which costs the normal equations' eps·cond(X̃)² times a
-    cancellation factor 1 + x̄²/s² (s a column's spread), then refined in float64; ill-conditioned sparse data
+    dense: X̃ᵀWX̃ = XᵀWX − Σw·x̄x̄ᵀ from sparse products, after shifting the columns whose mean is larger than their
+    spread (which are mostly non-zero: ``impls._moments.sparse_shifts``), so that the centring loses at most a factor
+    1 + x̄²/s² ≤ 2 of precision (s a column's spread), then refined in float64; ill-conditioned sparse data
     are copied dense for the QR only where that fits in memory (else the normal equations' answer, with a
     warning). A 2-D y of k targets is solved from the same moments. ``partial_fit`` and ``fit_blocks(blocks)`` read
     the rows once, in O(d²) memory: a triangular factor updated block by block in double-double, which keeps
@@ -111,15 +121,18 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
             X, y = _dask.validate_data(self, X, y)
             x_shift, y_shift = shifts(*_dask.first_block(X, y))
             moments, data, Y, weights = _dask.moments(X, y, x_shift, y_shift), _dask.Chunks, y[:, None], None
-            pilot = None
-            single_target = True
+            pilot, single_target, weight_exponent = None, True, 0
             if not np.isfinite(moments).all():
                 raise ValueError("Input X or y contains NaN or infinity, or is too large in magnitude for float64.")
         else:  # finiteness is checked on the moments, where a NaN or inf reaches the diagonal: no extra pass over X
             X, Y, weights, single_target = self._validate(X, y, sample_weight, ensure_all_finite=False)
-            if scipy.sparse.issparse(X):  # unshifted: a shift would fill X in
-                x_shift, y_shift = None, np.mean(Y[:BLOCK_ROWS], axis=0)
-                moments, pilot, data = sparse_moments(X, Y, y_shift, weights), None, SparseRows
+            weight_exponent = _weight_exponent(weights)
+            weights = _rescaled(weights, weight_exponent)
+            if scipy.sparse.issparse(X):  # only the columns whose centring would cancel are shifted (made dense)
+                x_shift, y_shift = sparse_shifts(X), np.mean(Y[:BLOCK_ROWS], axis=0)
+                shifted = X if x_shift is None else shift_sparse(X, x_shift)
+                moments, pilot = sparse_moments(shifted, Y, y_shift, weights), None
+                data = functools.partial(SparsePasses, shifted=shifted)
             else:  # with the residual of the first rows' solution, for the RSS where R² is close to 1
                 (moments, x_shift, y_shift, pilot), data = pilot_moments(X, Y, weights), RowBlocks
             if not np.isfinite(np.diag(moments)).all():  # scikit-learn's own message, naming the bad input
@@ -128,9 +141,9 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("X or y is too large in magnitude: XᵀX overflows float64. Scale the data first.")
         systems = _systems(moments, x_shift, y_shift, pilot)
         solutions = [_solve(system, data(X, Y[:, j], system, weights)) for j, system in enumerate(systems)]
-        self._set_solutions(solutions, systems, X.shape[0], single_target)
+        self._set_solutions(solutions, systems, X.shape[0], single_target, weight_exponent)
         size = X.shape[1] + 1 + np.size(y_shift)  # [X, 1, Y]'s moments, for a partial_fit to continue
-        self._stream = Stream.of_moments(moments[:size, :size], x_shift, y_shift, X.shape[0])
+        self._stream = Stream.of_moments(moments[:size, :size], x_shift, y_shift, X.shape[0], weight_exponent)
         return self
 
     @fit_atomically
@@ -141,8 +154,10 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
         first = not hasattr(self, "_stream")
         X, Y, weights, single_target = self._validate(X, y, sample_weight, reset=first)
         X = X.toarray() if scipy.sparse.issparse(X) else X
+        weight_exponent = _weight_exponent(weights) if first else self._stream.weight_exponent
+        weights = _rescaled(weights, weight_exponent)
         if first:
-            stream = Stream.of_first_block(X, Y, weights)
+            stream = Stream.of_first_block(X, Y, weights, weight_exponent)
         elif Y.shape[1] != len(self._stream.y_shift):
             raise ValueError(f"y has {Y.shape[1]} targets, but the rows seen so far have {len(self._stream.y_shift)}.")
         else:
@@ -161,7 +176,12 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
             X = X if scipy.sparse.issparse(X) else np.asarray(X)  # arrays: no column names to check between blocks
             X, Y, weights, single_target = self._validate(X, y, *sample_weight, reset=stream is None)
             X = X.toarray() if scipy.sparse.issparse(X) else X
-            stream = Stream.of_first_block(X, Y, weights) if stream is None else stream.add(X, Y, weights)
+            weight_exponent = _weight_exponent(weights) if stream is None else stream.weight_exponent
+            weights = _rescaled(weights, weight_exponent)
+            if stream is None:
+                stream = Stream.of_first_block(X, Y, weights, weight_exponent)
+            else:
+                stream = stream.add(X, Y, weights)
         if stream is None:
             raise ValueError("fit_blocks needs at least one block of data; got none.")
         return self._solve_stream(stream, single_target)
@@ -205,13 +225,16 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
         else:
             systems = stream.solutions()
             solutions = [Solution(*fit[:6]) for fit in systems]
-        self._set_solutions(solutions, systems, stream.rows, single_target)
+        self._set_solutions(solutions, systems, stream.rows, single_target, stream.weight_exponent)
         self._stream = stream
         return self
 
-    def _set_solutions(self, solutions: list[Solution], systems, rows: int, single_target: bool) -> None:
+    def _set_solutions(
+        self, solutions: list[Solution], systems, rows: int, single_target: bool, weight_exponent: int = 0
+    ) -> None:
         """The solutions of the targets and their statistics, assigned together at the end of a fit. ``systems``
-        hold each target's Σw (``n``), weighted x̄ and Σw(y − ȳ)²."""
+        hold each target's Σw (``n``), weighted x̄ and Σw(y − ȳ)², of the weights times 2^-weight_exponent
+        (``_weight_exponent``): σ² = Σwr²/dof is scaled back; nothing else depends on the weights' scale."""
         statistics = [
             ols_statistics(s.rss, s.rank, s.covariance_factor, rows, system.x_mean, system.tss, system.n)
             for s, system in zip(solutions, systems)
@@ -219,6 +242,7 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
         coef = np.array([s.coef for s in solutions], dtype=np.float64)
         intercept = np.array([s.intercept for s in solutions], dtype=np.float64)
         sigma2, coef_stderr, intercept_stderr, rsquared = (np.array(column) for column in zip(*statistics))
+        sigma2 = np.ldexp(sigma2, weight_exponent)
         if single_target:
             coef, intercept, coef_stderr = coef[0], float(intercept[0]), coef_stderr[0]
             sigma2, intercept_stderr, rsquared = float(sigma2[0]), float(intercept_stderr[0]), float(rsquared[0])
@@ -230,6 +254,20 @@ class NumpyClosedFormRegressor(RegressorMixin, BaseEstimator):
         self.n_refinements_ = max(int(s.refinements) for s in solutions)
 
 
+def _weight_exponent(weights) -> int:
+    """e with max(weights) = m·2^e, m in [0.5, 1) (0 without weights): weights·2^-e have their largest in [0.5, 1),
+    so that no sum of weighted squares underflows or overflows, whatever the weights' scale (all 5e-324, or 1e300).
+    A power of two changes no weight's digits, so the fit is the same bits as with weights of any other scale."""
+    if weights is None or not weights.size or not weights.max() > 0:
+        return 0
+    return int(np.frexp(weights.max())[1])
+
+
+def _rescaled(weights, exponent: int):
+    """weights·2^-exponent (None stays None)."""
+    return None if weights is None else np.ldexp(weights, -exponent)
+
+
 def _systems(moments: np.ndarray, x_shift, y_shift, pilot=None) -> list[CentredSystem]:
     """The centred system of each target, sharing one Cholesky factor of X̃ᵀWX̃."""
     systems = [CentredSystem.of_target(moments, j, x_shift, y_shift, pilot) for j in range(np.size(y_shift))]
@@ -238,7 +276,7 @@ def _systems(moments: np.ndarray, x_shift, y_shift, pilot=None) -> list[CentredS
 
 def _solve(system: CentredSystem, data) -> Solution:
     """The one solving branch of every fit. Well-conditioned: w by Cholesky, b = ȳ − x̄ᵀw, refined against ``data``
-    (``RowBlocks`` in memory, ``SparseRows``, ``_dask.Chunks``, or ``Moments`` alone); else ``data``'s own least
+    (``RowBlocks`` in memory, ``SparsePasses``, ``_dask.Chunks``, or ``Moments`` alone); else ``data``'s own least
     squares."""
     if system.condition() > MAX_CONDITION:
         return data.least_squares()

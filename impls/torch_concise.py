@@ -216,7 +216,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         if resume:
             with torch.no_grad():
                 net[0].weight.copy_(torch.as_tensor(self.coef_).reshape(net[0].weight.shape))
-                net[0].bias.copy_(torch.as_tensor(self.intercept_).reshape(net[0].bias.shape))
+                net[0].bias.copy_(torch.as_tensor(np.reshape(self.intercept_, -1)))  # float64: no float32 rounding
         else:
             nn.init.normal_(net[0].weight, mean=0.0, std=self.init_std, generator=generator)
             nn.init.zeros_(net[0].bias)

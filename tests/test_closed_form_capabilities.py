@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 import scipy.sparse
 from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from sklearn.linear_model import LinearRegression
 from sklearn.utils import get_tags
 
@@ -215,6 +218,75 @@ def test_sparse_x_gives_the_dense_fit(container, weighted):
     np.testing.assert_allclose(_parameters(fitted), _parameters(expected), rtol=1e-10, atol=1e-13)
     assert fitted.sigma2_ == pytest.approx(expected.sigma2_, rel=1e-10)
     np.testing.assert_allclose(fitted.predict(container(dense)), expected.predict(dense), rtol=1e-12)
+
+
+@pytest.mark.parametrize("offset, spread", [(1e4, 1e-4), (1e6, 1.0), (-3e3, 1e-2)])
+def test_sparse_x_far_from_the_origin_gives_the_dense_fit(offset, spread):
+    # XᵀX − n x̄x̄ᵀ of the unshifted sparse X cancelled: at 1e4 ± 1e-4 the coef was [5.4e3, 0.023], R² 0.18.
+    rng = np.random.default_rng(3)
+    x, z = rng.standard_normal(200), rng.standard_normal(200) * (rng.uniform(size=200) < 0.3)
+    X = np.c_[x * spread + offset, z]
+    y = 3 * x + 0.01 * z + 0.01 * rng.standard_normal(200)
+    expected = NumpyClosedFormRegressor().fit(X, y)
+    fitted = NumpyClosedFormRegressor().fit(scipy.sparse.csr_matrix(X), y)
+    np.testing.assert_allclose(fitted.coef_, expected.coef_, rtol=1e-9)
+    assert fitted.intercept_ == pytest.approx(expected.intercept_, rel=1e-9)
+    assert fitted.rsquared_ == pytest.approx(expected.rsquared_, rel=1e-12)
+    np.testing.assert_allclose(fitted.coef_stderr_, expected.coef_stderr_, rtol=1e-8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    offsets=hnp.arrays(np.float64, 3, elements=st.floats(-1e7, 1e7)),
+    log_scales=hnp.arrays(np.float64, 3, elements=st.floats(-4, 3)),
+    density=st.floats(0.05, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_sparse_x_gives_the_dense_fit_at_any_offset_and_scale(offsets, log_scales, density, seed):
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((120, 3))
+    X = Z * 10.0**log_scales + offsets
+    X[:, 0] *= rng.uniform(size=120) < density  # one column truly sparse, whatever its offset
+    y = Z @ [1.0, -2.0, 0.5] + 0.1 * rng.standard_normal(120)
+    expected = NumpyClosedFormRegressor().fit(X, y)
+    fitted = NumpyClosedFormRegressor().fit(scipy.sparse.csr_matrix(X), y)
+    # in units of the standard errors, which is where an error would mislead
+    distance = np.abs(fitted.coef_ - expected.coef_) / expected.coef_stderr_
+    assert distance.max() < 1e-6
+    assert fitted.rsquared_ == pytest.approx(expected.rsquared_, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit", "fit_blocks"])
+@pytest.mark.parametrize("scale", [5e-324, 1e-310, 1e-300, 1e300])
+def test_equal_weights_of_any_size_give_the_unweighted_fit(scale, how):
+    # All 5e-324 gave coef [0.9468, −1.9149] and NaN standard errors; all 1e-310 infinite ones.
+    X, y = _data(60)
+    expected = NumpyClosedFormRegressor().fit(X, y)
+    weights = np.full(60, scale)
+    model = NumpyClosedFormRegressor()
+    if how == "fit":
+        model.fit(X, y, weights)
+    elif how == "partial_fit":
+        model.partial_fit(X[:30], y[:30], weights[:30]).partial_fit(X[30:], y[30:], weights[30:])
+    else:
+        model.fit_blocks([(X[:30], y[:30], weights[:30]), (X[30:], y[30:], weights[30:])])
+    np.testing.assert_allclose(_parameters(model), _parameters(expected), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(model.coef_stderr_, expected.coef_stderr_, rtol=1e-10)
+    assert model.intercept_stderr_ == pytest.approx(expected.intercept_stderr_, rel=1e-10)
+    assert model.rsquared_ == pytest.approx(expected.rsquared_, rel=1e-12)
+    assert model.sigma2_ == pytest.approx(expected.sigma2_ * scale, rel=1e-10, abs=0)  # WLS's scale: Σwr²/dof
+
+
+@settings(max_examples=40, deadline=None)
+@given(log2_scale=st.integers(-1070, 1000))
+def test_weights_times_a_power_of_two_change_nothing_but_sigma2(log2_scale):
+    X, y = _data(80)
+    weights = _weights(80)
+    expected = NumpyClosedFormRegressor().fit(X, y, weights)
+    scaled = NumpyClosedFormRegressor().fit(X, y, np.ldexp(weights, log2_scale))
+    np.testing.assert_array_equal(_parameters(scaled), _parameters(expected))
+    np.testing.assert_array_equal(scaled.coef_stderr_, expected.coef_stderr_)
+    assert scaled.sigma2_ == np.ldexp(expected.sigma2_, log2_scale)
 
 
 def test_ill_conditioned_sparse_x_is_copied_dense_for_the_qr_only_where_it_fits(monkeypatch):

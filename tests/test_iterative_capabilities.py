@@ -214,6 +214,15 @@ def test_lr_auto_does_not_diverge_on_diabetes_where_the_default_does(name):
 # partial_fit
 
 
+@pytest.mark.parametrize("name", TORCH)
+def test_a_float64_partial_fit_resumes_from_the_float64_parameters(name):
+    # The intercept, a Python float, was once read back as a float32 tensor: 2.2015160823 became 2.2015160785.
+    X, y = synthetic_data([2, -3.4], 4.2, 1000, random_state=0)
+    fitted = make(name, dtype="float64", num_epochs=2).fit(X, y)
+    partial = make(name, dtype="float64", num_epochs=1).fit(X, y).partial_fit(X, y)
+    assert_same_fit(partial, fitted)
+
+
 @pytest.mark.parametrize("lr", [0.02, "auto"])
 @pytest.mark.parametrize("name", ITERATIVE)
 def test_k_partial_fits_are_fit_with_k_epochs_bit_for_bit(name, lr):
