@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from impls._moments import BLOCK_ROWS  # rows read at a time: one float64 block of [1, X] as scratch, never a copy of X
+from impls.closed_form.moments import BLOCK_ROWS  # rows read at a time: a float64 block of [1, X], never a copy of X
 
 # lr="auto" takes this fraction of the stability limit. Why ½: for a quadratic with curvatures in [μ, L] the
 # constant step that contracts the worst direction most is 2 / (L + μ), which is 1 / L, half the limit 2 / L,

@@ -24,8 +24,8 @@ from impls._base import (
     TrainingLog,
     fit_context,
 )
-from impls._moments import one_blas_thread
 from impls._step_size import check_curvature, learning_rate, step_limit
+from impls.closed_form.blas_threads import one_blas_thread
 
 ONE_THREAD_FROM = 2**19  # numbers in X from which the training MSE's BLAS is held to one thread
 

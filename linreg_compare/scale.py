@@ -16,7 +16,7 @@ from linreg_compare.checks import UsageError, available_memory, memory_needed
 
 def dask_arrays(X, y):
     """X and y as float64 dask arrays with row chunks (X one chunk across its columns), and X's column names."""
-    from impls._dask import as_arrays
+    from impls.closed_form.dask import as_arrays
 
     try:
         return as_arrays(X, y)

@@ -57,7 +57,7 @@ def mse(X, y, coef, intercept, weights=None) -> float:
     over row blocks (over dask's chunks, one pass where the data live, for dask arrays)."""
     coef, total = np.asarray(coef, dtype=np.float64), 0.0
     if is_dask(X):
-        from impls._dask import predict
+        from impls.closed_form.dask import predict
 
         return float(((predict(X, coef, intercept) - y) ** 2).mean().compute())
     with np.errstate(all="ignore"):

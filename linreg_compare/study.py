@@ -15,7 +15,7 @@ import numpy as np
 
 from impls import NOTEBOOK_B, NOTEBOOK_W, DivergenceWarning, implementation, synthetic_data
 from impls._collections import is_dask
-from impls._moments import BLOCK_ROWS, block_moments
+from impls.closed_form.moments import BLOCK_ROWS, block_moments
 from linreg_compare.render import cell, render
 
 EXACT_TOLERANCE = 1e-5  # float32 arithmetic: agreement at every step within this is "exact"
@@ -64,7 +64,7 @@ def path_mse(X, y, path) -> np.ndarray:
     arrays are reduced to M where they live.
     """
     if is_dask(X):  # one pass where the data live
-        from impls._dask import moments as dask_moments
+        from impls.closed_form.dask import moments_of_chunks as dask_moments
 
         moments = dask_moments(X, y, None, 0.0)
     else:

@@ -13,9 +13,15 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LinearRegression
 
 from impls import NumpyClosedFormRegressor
+from impls.closed_form.prepare import prepare
 from impls.numpy_closed_form import textbook_solution
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+
+def _textbook(X, y):
+    """``textbook_solution`` as ``fit`` runs it, on the centred system of the moments, before refinement or QR."""
+    return textbook_solution(prepare(NumpyClosedFormRegressor(), X, y).systems[0])
 
 
 def _design(rank_deficient):
@@ -44,7 +50,7 @@ def test_closed_form_on_three_points_worked_by_hand():
     # y = 2x + 1 through (0, 1), (1, 3), (2, 5): x̄ = 1, ȳ = 3, w = Σ(x-x̄)(y-ȳ) / Σ(x-x̄)² = 4/2 = 2, b = 3 - 2 = 1.
     est = NumpyClosedFormRegressor().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
     assert est.coef_[0] == pytest.approx(2.0, abs=1e-14) and est.intercept_ == pytest.approx(1.0, abs=1e-14)
-    coef, intercept = textbook_solution([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    coef, intercept = _textbook([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
     assert coef[0] == pytest.approx(2.0, abs=1e-14) and intercept == pytest.approx(1.0, abs=1e-14)
     # Two identical columns share the slope equally (minimum norm): w = [1, 1].
     est = NumpyClosedFormRegressor().fit([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], [1.0, 3.0, 5.0])
@@ -77,7 +83,7 @@ def test_on_easy_data_every_fit_is_the_textbook_solution(how):
     else:
         da = pytest.importorskip("dask.array")
         est = NumpyClosedFormRegressor().fit(da.from_array(X, chunks=(37, 5)), da.from_array(y, chunks=37))
-    coef, intercept = textbook_solution(X, y)
+    coef, intercept = _textbook(X, y)
     # Blocks whose means are 3 times their spread: the double-double factor (float64 moments would lose digits of b).
     assert est.solver_ == ("qr" if how == "fit_blocks" else "normal-equations")
     np.testing.assert_allclose(est.coef_, coef, rtol=1e-12)
@@ -172,11 +178,11 @@ def test_no_degree_of_freedom_gives_nan_with_a_warning():
 
 def test_refinement_in_float64_for_large_data_agrees(monkeypatch):
     """Above EXTENDED_LIMIT the residuals of the refinement are float64: still lstsq's answer."""
-    from impls import _solvers
+    from impls.closed_form import solvers
 
     X, y = _design(rank_deficient=False)
     extended = NumpyClosedFormRegressor().fit(X, y)
-    monkeypatch.setattr(_solvers, "EXTENDED_LIMIT", 0)
+    monkeypatch.setattr(solvers, "EXTENDED_LIMIT", 0)
     plain = NumpyClosedFormRegressor().fit(X, y)
     np.testing.assert_allclose(plain.coef_, extended.coef_, rtol=1e-13)
     assert plain.sigma2_ == pytest.approx(extended.sigma2_, rel=1e-12)
@@ -198,7 +204,7 @@ def test_a_failed_refit_leaves_the_previous_fit_untouched():
 
 
 def test_error_free_transformations_worked_by_hand():
-    from impls._refinement import exact_sum, two_product, two_sum
+    from impls.closed_form.refinement import exact_sum, two_product, two_sum
 
     # 1e16 + 1 is not a float64: TwoSum keeps the 1 it rounds away; a float64 sum of [1e16, 1, -1e16] gives 0.
     assert two_sum(1e16, 1.0) == (1e16, 1.0)
@@ -210,19 +216,19 @@ def test_error_free_transformations_worked_by_hand():
 
 
 def test_refine_stops_when_converged_when_stalled_and_at_the_cap(monkeypatch):
-    from impls import _refinement
+    from impls.closed_form import refinement
 
-    coordinates = _refinement.Coordinates(np.zeros(1), np.ones(1), 1)
+    coordinates = refinement.Coordinates(np.zeros(1), np.ones(1), 1)
 
     def run(corrections):
         steps = iter(corrections)
-        return _refinement.refine(lambda theta: (np.array([0.0, next(steps)]), 0.0), np.array([0.0, 1.0]), coordinates)
+        return refinement.refine(lambda theta: (np.array([0.0, next(steps)]), 0.0), np.array([0.0, 1.0]), coordinates)
 
     theta, steps, _ = run([1e-3, 1e-9, 1e-17, 1.0])  # 1e-17 is below float64's resolution of w = 1.001000001
     assert steps == 3 and theta[0][1] + theta[1][1] == pytest.approx(1.001000001, rel=1e-15)
     theta, steps, _ = run([1e-3, 1e-9, 0.9e-9, 1.0])  # stopped shrinking: the third correction is dropped
     assert steps == 3 and theta[0][1] == 1.001000001
-    monkeypatch.setattr(_refinement, "MAX_REFINEMENTS", 4)
+    monkeypatch.setattr(refinement, "MAX_REFINEMENTS", 4)
     assert run([10.0**-k for k in range(1, 9)])[1] == 4
 
 
@@ -258,17 +264,17 @@ def test_float32_data_get_the_exact_answer_of_their_values():
 
 
 def test_steps_of_refinement_are_reported(monkeypatch):
-    from impls import _solvers
+    from impls.closed_form import solvers
 
     X, y = _design(rank_deficient=False)
     assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 2  # a correction, then one that changes nothing
     assert NumpyClosedFormRegressor().fit(*_design(rank_deficient=True)).n_refinements_ == 0  # minimum norm
     assert NumpyClosedFormRegressor().fit_blocks([(X, y)]).n_refinements_ == 0
     monkeypatch.setattr(
-        _solvers, "EXTENDED_LIMIT", 0
+        solvers, "EXTENDED_LIMIT", 0
     )  # large data: none where cond ≤ SKIP_REFINEMENT_BELOW_CONDITION ...
     assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 0
-    monkeypatch.setattr(_solvers, "SKIP_REFINEMENT_BELOW_CONDITION", 0.0)  # ... else one step in float64
+    monkeypatch.setattr(solvers, "SKIP_REFINEMENT_BELOW_CONDITION", 0.0)  # ... else one step in float64
     assert NumpyClosedFormRegressor().fit(X, y).n_refinements_ == 1
 
 
@@ -295,11 +301,11 @@ def _statistics(est):
 def test_one_pass_gives_every_statistic_to_1e_10_of_the_refined_fit(num_examples, num_features, noise, monkeypatch):
     """Well-conditioned, centred data up to R² = 1 − 1e-9 (the issue's 1e6 x 50 at noise 0.01 is 1 − 2e-6): X read
     once, no refinement, and every statistic within 1e-10 of the fit refined in double-double."""
-    from impls import _solvers
+    from impls.closed_form import solvers
 
     X, y = _near_one(num_examples, num_features, noise)
     once = NumpyClosedFormRegressor().fit(X, y)
-    monkeypatch.setattr(_solvers, "one_pass_enough", lambda system, rss: False)
+    monkeypatch.setattr(solvers, "one_pass_enough", lambda system, rss: False)
     refined = NumpyClosedFormRegressor().fit(X, y)
     assert (once.n_refinements_, once.solver_) == (0, "normal-equations") and refined.n_refinements_ >= 1
     for ours, exact in zip(_statistics(once), _statistics(refined)):
@@ -326,17 +332,17 @@ def test_the_pass_in_threads_gives_the_same_bits_as_on_one_thread(monkeypatch):
     """Blocks are shared out among threads as they come, but summed in fixed groups in a fixed order."""
     from threadpoolctl import threadpool_limits
 
-    from impls import _moments
+    from impls.closed_form import blas_threads, moments
 
-    monkeypatch.setattr(_moments, "BLOCK_NUMBERS", 1000)  # 20 blocks of 90 rows
+    monkeypatch.setattr(moments, "BLOCK_NUMBERS", 1000)  # 20 blocks of 90 rows
     X, y = _near_one(1800, 8, 1.0)
     threads = []
-    original = _moments.in_threads
-    monkeypatch.setattr(_moments, "in_threads", lambda f, items: threads.append(len(items)) or original(f, items))
-    monkeypatch.setattr(_moments, "blas_threads", lambda: 2)
+    original = moments.in_threads
+    monkeypatch.setattr(moments, "in_threads", lambda f, items: threads.append(len(items)) or original(f, items))
+    monkeypatch.setattr(blas_threads, "blas_threads", lambda: 2)
     shared = NumpyClosedFormRegressor().fit(X, y)
     with threadpool_limits(limits=1):
-        monkeypatch.setattr(_moments, "blas_threads", lambda: 1)
+        monkeypatch.setattr(blas_threads, "blas_threads", lambda: 1)
         alone = NumpyClosedFormRegressor().fit(X, y)
     assert threads[-1] > 1  # several groups of blocks
     np.testing.assert_array_equal(np.append(shared.intercept_, shared.coef_), np.append(alone.intercept_, alone.coef_))

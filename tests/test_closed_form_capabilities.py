@@ -179,7 +179,7 @@ def test_blocks_of_eight_rows_keep_the_in_memory_digits(how, hard_designs):
 
 
 def test_the_double_double_factor_worked_by_hand():
-    from impls._closed_form_factor import householder_update
+    from impls.closed_form.double_double_factor import householder_update
 
     # Rows (3, 1) and (4, 7): RᵀR = [[25, 31], [31, 50]], so R = [[5, 31/5], [0, √(50 − 31²/25)]] = [[5, 6.2], [0, 3.4]]
     # (up to the signs of its rows).
@@ -290,7 +290,7 @@ def test_weights_times_a_power_of_two_change_nothing_but_sigma2(log2_scale):
 
 
 def test_ill_conditioned_sparse_x_is_copied_dense_for_the_qr_only_where_it_fits(monkeypatch):
-    from impls import _solvers
+    from impls.closed_form import solvers
 
     dense = np.zeros((60, 4))
     dense[np.arange(60), np.arange(60) % 4] = 1.0  # one-hot: with the intercept, the columns are rank-deficient
@@ -299,7 +299,7 @@ def test_ill_conditioned_sparse_x_is_copied_dense_for_the_qr_only_where_it_fits(
     fitted = NumpyClosedFormRegressor().fit(scipy.sparse.csr_array(dense), y)
     assert fitted.solver_ == expected.solver_ == "svd"
     np.testing.assert_allclose(_parameters(fitted), _parameters(expected), rtol=1e-12, atol=1e-14)
-    monkeypatch.setattr(_solvers, "dense_fits", lambda shape: False)
+    monkeypatch.setattr(solvers, "dense_fits", lambda shape: False)
     with pytest.warns(UserWarning, match="sparse X too large to copy dense"):
         fallback = NumpyClosedFormRegressor().fit(scipy.sparse.csr_array(dense), y)
     assert fallback.solver_ == "eigh"

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from impls import NumpyClosedFormRegressor
-from impls._refinement import MAX_REFINEMENTS
+from impls.closed_form.refinement import MAX_REFINEMENTS
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")

@@ -15,8 +15,8 @@ import scipy.linalg
 from sklearn.utils import InputTags
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
 
-from impls._moments import block_moments
-from impls._refinement import (
+from impls.closed_form.moments import block_moments
+from impls.closed_form.refinement import (
     EPS,
     Coordinates,
     Pair,
@@ -28,7 +28,7 @@ from impls._refinement import (
     refine,
     sum_parts,
 )
-from impls._solvers import Passes, Solution, column_scale, rank_deficient
+from impls.closed_form.solvers import Passes, Solution, column_scale, rank_deficient
 
 
 @dataclasses.dataclass(slots=True)
@@ -40,7 +40,7 @@ class DaskInputTags(InputTags):
 
 def dask_input_tags(tags):
     """``tags`` (an estimator's scikit-learn Tags) saying that it fits dask collections without gathering them."""
-    # Field by field, not dataclasses.asdict (a deep copy, a fifth of a small fit's validation).
+    # Field by field, not dataclasses.asdict, which deep-copies every field.
     fields = {field.name: getattr(tags.input_tags, field.name) for field in dataclasses.fields(tags.input_tags)}
     tags.input_tags = DaskInputTags(**fields, dask=True)
     return tags
@@ -103,7 +103,7 @@ def _block_moments(X_block, y_block, x_shift, y_shift):
     return block_moments(X_block, y_block[:, 0], x_shift, y_shift)[None]
 
 
-def moments(X, y, x_shift, y_shift: float) -> np.ndarray:
+def moments_of_chunks(X, y, x_shift, y_shift: float) -> np.ndarray:
     """Σ over chunks of ``block_moments``: one task per chunk, then dask's tree sum of (d+2)×(d+2) matrices."""
     import dask.array as da
 
@@ -243,7 +243,7 @@ def _block_gram(X_block, y_block, x_mean, scale, root_n, factors):
 def _block_refinement(X_block, y_block, x_mean, scale, root_n, factors, start, history, theta_high, theta_low):
     """One step of Björck's refinement over a chunk: its residual r replayed through the corrections so far
     (from the first solve's y − QQᵀy), then [[1, X]ᵀr as its high and low parts, Qᵀf, Σr²] of this step,
-    with f = y − b − Xw − r, all in double-double (``impls._refinement``)."""
+    with f = y − b − Xw − r, all in double-double (``impls.closed_form.refinement``)."""
     if not len(X_block):
         return np.zeros((1, 3 * len(theta_high) + 1))
     y_block = y_block[:, 0].astype(np.float64)

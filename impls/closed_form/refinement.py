@@ -14,8 +14,8 @@ EPS = np.finfo(np.float64).eps
 # Each step multiplies the error by about cond·eps (cond of B for a QR, of BᵀB for the normal equations), so
 # five steps reach float64's resolution even at cond(B) = 1e12; the cap only stops an iteration that cannot.
 MAX_REFINEMENTS = 10
-# Numbers per block of rows in the double-double passes: their dozen temporaries then stay in cache, which
-# made a pass over 100,000 × 40 eight times faster than with whole-array temporaries.
+# Numbers per block of rows in the double-double passes: their dozen temporaries then stay in cache, where
+# whole-array temporaries would go to memory and back for every operation.
 BLOCK_NUMBERS = 2**15
 SPLITTER = 2.0**27 + 1.0  # Veltkamp's constant: splits a float64 into two halves of 26 bits
 
@@ -77,8 +77,8 @@ def exact_sum(terms: np.ndarray, axis: int) -> Pair:
 
 def as_columns(X) -> np.ndarray:
     """A block of X, float64, with its columns as the rows of a C-ordered array: every sum below, down the
-    columns of X or across them, then runs along rows of that array, which numpy adds fastest (five times
-    faster than across the short rows of X at 4 features)."""
+    columns of X or across them, then runs along rows of that array, contiguous in memory, which numpy adds
+    fastest (not across the short rows of X)."""
     return np.asfortranarray(X, dtype=np.float64).T  # float64 first: a float32 block would split wrongly
 
 

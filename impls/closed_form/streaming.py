@@ -1,6 +1,6 @@
 """Least squares from data read once (``fit_blocks``, ``partial_fit``), in O(d²) memory, to the last digit: the
-double-double triangular factor of ``impls._closed_form_factor``, updated block by block; or, where the first block
-shows data on which float64 loses nothing, the float64 moments of ``impls._moments``, at the speed of a matrix product.
+double-double triangular factor of ``double_double_factor.py``, updated block by block; or, where the first block shows
+data on which float64 loses nothing, the float64 moments of ``moments.py``, at the cost of one matrix product a block.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from impls._base import _user_stacklevel
-from impls._closed_form_factor import FactorFit, factor_solutions, householder_update, scaled_rows
-from impls._moments import CentredSystem, block_moments, shifts
-from impls._refinement import EPS, Pair
-from impls._solvers import SKIP_REFINEMENT_BELOW_CONDITION
+from impls.closed_form.centred_system import CentredSystem
+from impls.closed_form.double_double_factor import FactorFit, factor_solutions, householder_update, scaled_rows
+from impls.closed_form.moments import block_moments, shifts
+from impls.closed_form.refinement import EPS, Pair
+from impls.closed_form.solvers import SKIP_REFINEMENT_BELOW_CONDITION
 
 
 @dataclass(frozen=True)

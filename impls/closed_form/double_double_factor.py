@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from impls._refinement import EPS, Pair, sum_parts, two_product, two_sum
+from impls.closed_form.refinement import EPS, Pair, sum_parts, two_product, two_sum
 
 
 def _normalised(high, low) -> Pair:
@@ -50,7 +50,7 @@ def dd_sqrt(a: Pair) -> Pair:
 
 
 def dd_sum(a: Pair) -> Pair:
-    """Σ over the first axis, the high parts summed exactly (``impls._refinement.exact_sum``)."""
+    """Σ over the first axis, the high parts summed exactly (``impls.closed_form.refinement.exact_sum``)."""
     return sum_parts(a[0], a[1])
 
 

@@ -1,23 +1,24 @@
-"""The sufficient statistics of least squares with an intercept: ZᵀWZ for Z = [X − x_shift, 1, Y − y_shift] (W the
-sample weights, the identity without them), summed over row blocks. The in-memory fit adds the columns R of a pilot's
-residual (``row_moments``), one BLAS call per block on as many threads as BLAS has; the dask fit and the streams sum
-``block_moments``; a sparse X gets them from sparse products, unshifted.
+"""The moments of least squares with an intercept, its sufficient statistics: ZᵀWZ for Z = [X − x_shift, 1,
+Y − y_shift] (W the sample weights, the identity without them), summed over row blocks. The in-memory fit adds the
+columns R of a pilot's residual (``pilot_moments``, ``row_moments``), one BLAS call per block on as many threads as BLAS
+has; the dask fit and the streams sum ``block_moments``; a sparse X gets them from sparse products (``sparse_moments``),
+after shifting only the columns whose centring would cancel (``sparse_shifts``).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 
+from impls.closed_form.blas_threads import in_threads
+
 # Rows per block of a stream or a dask chunk's sums, and of the shifts: at most BLOCK_ROWS × d × 8 bytes of scratch.
 BLOCK_ROWS = 16384
-# Numbers per block of the in-memory pass: a block of Z in float64 is 2 MiB, a core's L2 cache here, so that ZᵀZ reads
-# the block from cache right after it was copied, and the pass makes few BLAS calls (one per block).
+# Numbers per block of the in-memory pass: a block of Z in float64 is 2 MiB, a typical core's L2 cache, so that ZᵀZ
+# reads the block from cache right after it was copied, and the pass makes few BLAS calls (one per block).
 BLOCK_NUMBERS = 2**18
 # The blocks' products are summed in at most this many groups of consecutive blocks, each group in block order and
 # the groups in group order: the same bits whichever thread summed which group, and few d×d partial sums in memory.
@@ -27,11 +28,6 @@ MAX_GROUPS = 16
 PILOT_ROWS_PER_UNKNOWN = 4
 # A first block whose Cholesky factor shows a condition number above this (a_ii / r_ii², a lower bound) gives no pilot.
 PILOT_MAX_CONDITION = 1e8
-# Rows of X̃ᵀX̃ centred at a time, so that its centring needs no second d×d array (a sparse X can have many columns).
-CENTRING_ROWS = 256
-# Up to this many features the condition number is computed exactly (an eigendecomposition, O(d³) and several
-# seconds at d = 2000); beyond, estimated from the Cholesky factor.
-EXACT_CONDITION_UP_TO = 2000
 
 
 def block_moments(X_block, y_block, x_shift, y_shift, weights=None) -> np.ndarray:
@@ -215,54 +211,6 @@ def _y_shift(y_shift):
     return float(y_shift[0]) if np.size(y_shift) == 1 else np.asarray(y_shift, dtype=np.float64)
 
 
-def in_threads(function: Callable, items: Sequence) -> list:
-    """``[function(item) for item in items]``, the items shared out among as many threads as BLAS would use, BLAS
-    limited to one thread meanwhile (scikit-learn's KMeans does the same around its own threads).
-
-    A thread takes the next item when it is done with one, so that a core busy with other work slows only the items
-    its thread takes: BLAS's own threads split each call evenly and wait for the slowest, on every call. One item,
-    or BLAS on one thread, runs here, in this thread.
-    """
-    workers = 1 if len(items) <= 1 else min(len(items), blas_threads())
-    if workers <= 1:
-        return [function(item) for item in items]
-    with _blas_controller().limit(limits=1):
-        return list(_pool(workers).map(function, items))
-
-
-_POOLS = {}  # (process id, threads) -> a ThreadPoolExecutor, kept: starting threads costs 1-2 ms a call here
-
-
-def _pool(workers: int):
-    """A pool of ``workers`` threads, made once per process (a forked child gets its own: its parent's threads are
-    not there), idle between fits."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    key = (os.getpid(), workers)
-    if key not in _POOLS:
-        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="closed-form-moments")
-    return _POOLS[key]
-
-
-@functools.cache
-def _blas_controller():
-    """threadpoolctl's controller of the BLAS libraries loaded (numpy's among them), found once: a few ms."""
-    import threadpoolctl
-
-    return threadpoolctl.ThreadpoolController().select(user_api="blas")
-
-
-def one_blas_thread():
-    """A context in which numpy's BLAS runs on one thread. After a call on two, OpenBLAS's second thread spins for
-    a while on the core it ran on: with the other core busy, that is the core of the next compiled loop too."""
-    return _blas_controller().limit(limits=1)
-
-
-def blas_threads() -> int:
-    """The threads numpy's BLAS would use now: the user's limits and OPENBLAS_NUM_THREADS respected."""
-    return max((library.num_threads for library in _blas_controller().lib_controllers), default=1)
-
-
 def sparse_moments(X, y, y_shift, weights=None) -> np.ndarray:
     """``block_moments`` of a scipy.sparse X, unshifted (a shift would fill it in), by sparse products: XᵀWX has
     the non-zeros of the products of X's columns, and only the result, (d + 1 + k)², is dense."""
@@ -333,137 +281,3 @@ def shifts(X_block, y_block) -> tuple[np.ndarray | None, float | np.ndarray]:
     constant = np.ptp(X_block, axis=0) == 0
     x_shift[constant] = X_block[0, constant]
     return x_shift, y_shift
-
-
-class CentredSystem:
-    """The centred normal equations X̃ᵀWX̃ w = X̃ᵀWỹ of one target, from the moments that ``block_moments`` sums.
-
-    The data enter shifted, X − x_shift and y − y_shift, which float64 subtracts exactly where the
-    shift is close to the values (Sterbenz's lemma); residuals are computed in that frame too, where
-    the intercept is ``offset = y_mean_after_shift − x_mean_after_shiftᵀw``, so that large means never
-    enter a sum of products. ``n`` is the sum of the weights: the number of examples without weights.
-    With a pilot (``pilot_coef``, w₀), the moments have one more row and column, those of the pilot's residual r
-    (``row_moments``): ``solve`` then gives w₀ + δ with X̃ᵀWX̃ δ = X̃ᵀWr̃, and ``rss`` subtracts from Σw(r − r̄)².
-    """
-
-    def __init__(self, moments: np.ndarray, x_shift, y_shift: float, pilot_coef: np.ndarray | None = None):
-        self.d = d = len(moments) - 2 - (pilot_coef is not None)
-        self.n = n = moments[d, d]
-        self.shifted = x_shift is not None
-        self.x_shift, self.y_shift = np.zeros(d) if x_shift is None else x_shift, y_shift
-        # Centre exactly: subtract the means that remain after the shifts.
-        self.x_mean_after_shift, self.y_mean_after_shift = moments[:d, d] / n, moments[d, d + 1] / n
-        self.gram = moments[:d, :d].copy()
-        for rows in range(0, d, CENTRING_ROWS):  # − n x̄x̄ᵀ a band of rows at a time: no d×d temporary
-            band = slice(rows, rows + CENTRING_ROWS)
-            self.gram[band] -= n * np.outer(self.x_mean_after_shift[band], self.x_mean_after_shift)
-        self.xty = moments[:d, d + 1] - n * self.x_mean_after_shift * self.y_mean_after_shift
-        self.tss = moments[d + 1, d + 1] - n * self.y_mean_after_shift**2  # Σw(y − ȳ)²
-        self.pilot_coef = pilot_coef
-        if pilot_coef is not None:  # X̃ᵀWr̃ and Σw(r − r̄)² of the pilot's residual
-            residual_mean = moments[d, d + 2] / n
-            self.xtr = moments[:d, d + 2] - n * self.x_mean_after_shift * residual_mean
-            self.residual_ss = moments[d + 2, d + 2] - n * residual_mean**2
-        self.x_mean, self.y_mean = self.x_shift + self.x_mean_after_shift, self.y_shift + self.y_mean_after_shift
-        self._cholesky = self._shared = self._condition = None
-        self._shared_by = 0  # systems (of other targets) that solve with this one's Cholesky factor
-
-    @classmethod
-    def of_target(cls, moments: np.ndarray, target: int, x_shift, y_shift, pilot=None) -> CentredSystem:
-        """The system of target ``target`` from the moments of k targets, [X, 1, Y]ᵀW[X, 1, Y], or with a ``pilot``
-        (``Pilot``) [X, 1, Y, R]ᵀW[X, 1, Y, R]."""
-        k = np.size(y_shift)
-        d = len(moments) - 1 - k * (1 if pilot is None else 2)
-        y_shift = float(np.ravel(y_shift)[target])
-        if k == 1:  # the moments of this one target as they are
-            return cls(moments, x_shift, y_shift, None if pilot is None else pilot.coef[:, 0])
-        keep = (
-            np.r_[0 : d + 1, d + 1 + target] if pilot is None else np.r_[0 : d + 1, d + 1 + target, d + 1 + k + target]
-        )
-        pilot_coef = None if pilot is None else pilot.coef[:, target]
-        return cls(moments[np.ix_(keep, keep)], x_shift, y_shift, pilot_coef)
-
-    def share_factor(self, other: CentredSystem) -> CentredSystem:
-        """Use ``other``'s Cholesky factor (the same X̃ᵀWX̃, another target): factored once for every target."""
-        self._shared = other
-        other._shared_by += 1
-        return self
-
-    def condition(self) -> float:
-        """Condition number of the Gram matrix of X̃ with its columns scaled to unit norm: exact up to
-        ``EXACT_CONDITION_UP_TO`` features, beyond them LAPACK's estimate from the Cholesky factor (O(d²), within
-        a factor d of the 2-norm's). Computed once for all the targets that share a factor."""
-        if self._shared is not None:
-            return self._shared.condition()
-        if self._condition is None:
-            self._condition = self._compute_condition()
-        return self._condition
-
-    def _compute_condition(self) -> float:
-        scale = np.sqrt(np.diag(self.gram))
-        if not (scale > 0).all():
-            return np.inf
-        if self.d > EXACT_CONDITION_UP_TO:
-            equilibrated = self.gram / scale
-            equilibrated /= scale[:, None]
-            bands = range(0, self.d, CENTRING_ROWS)  # its 1-norm a band of rows at a time (it is symmetric)
-            norm = max(np.abs(equilibrated[i : i + CENTRING_ROWS]).sum(axis=1).max() for i in bands)
-            # Its transpose, the same symmetric matrix in Fortran order, is factored in place: LAPACK's order, no copy.
-            factor, info = scipy.linalg.lapack.dpotrf(equilibrated.T, lower=0, overwrite_a=1, clean=1)
-            if info != 0:
-                return np.inf
-            reciprocal, _ = scipy.linalg.lapack.dpocon(factor, norm)
-            factor *= scale  # X̃ᵀX̃ = (R D)ᵀ(R D): the solves' Cholesky factor, not computed twice
-            self._cholesky = (factor, False)
-            return np.inf if reciprocal <= 0 else 1.0 / reciprocal
-        eigenvalues = np.linalg.eigvalsh(self.gram / np.outer(scale, scale))
-        return np.inf if eigenvalues[0] <= 0 else eigenvalues[-1] / eigenvalues[0]
-
-    def solve(self, right=None) -> np.ndarray:
-        """w solving X̃ᵀX̃ w = X̃ᵀỹ (or ``right`` instead of X̃ᵀỹ), by Cholesky: solved, never inverted. With a pilot,
-        w = w₀ + δ with X̃ᵀX̃ δ = X̃ᵀr̃."""
-        if self._cholesky is None and self._shared is not None:
-            self._shared.solve(self._shared.xty)
-            self._cholesky = self._shared._cholesky
-        if self._cholesky is None:
-            # LAPACK directly (scipy's cho_factor checks finiteness first: a pass over d² numbers, and time on small
-            # problems); a matrix that is not positive definite raises as cho_factor does.
-            factor, info = scipy.linalg.lapack.dpotrf(self.gram, lower=0, clean=1)
-            if info != 0:
-                raise np.linalg.LinAlgError(f"{info}-th leading minor of the Gram matrix is not positive definite")
-            self._cholesky = (factor, False)
-        if right is None and self.pilot_coef is not None:
-            return self.pilot_coef + self.solve(self.xtr)
-        factor, lower = self._cholesky
-        solution, _ = scipy.linalg.lapack.dpotrs(factor, self.xty if right is None else right, lower=int(lower))
-        return solution
-
-    def rss(self, coef) -> float:
-        """Σw(y − ȳ − x̃ᵀw)² from the moments alone. Without a pilot, Σwỹ² − 2wᵀX̃ᵀWỹ + wᵀX̃ᵀWX̃w, which loses about
-        eps·Σwỹ²/RSS of itself to cancellation: many digits where R² is close to 1. With one, the same of r̃ and
-        δ = w − w₀, whose terms are of the size of the RSS."""
-        if self.pilot_coef is None:
-            return float(self.tss - 2 * coef @ self.xty + coef @ self.gram @ coef)
-        delta = coef - self.pilot_coef
-        return float(self.residual_ss - 2 * delta @ self.xtr + delta @ self.gram @ delta)
-
-    def _alone(self) -> bool:
-        return self._shared is None and self._shared_by == 0 and np.isfortran(self._cholesky[0])
-
-    def intercept(self, coef, offset: float | None = None) -> float:
-        """b = ȳ − x̄ᵀw, as y_shift + offset − x_shiftᵀw in extended precision (the shifts can be large)."""
-        offset = self.y_mean_after_shift - self.x_mean_after_shift @ coef if offset is None else offset
-        ext = np.longdouble
-        return float(ext(self.y_shift) + ext(offset) - self.x_shift.astype(ext) @ np.asarray(coef, dtype=ext))
-
-    def inverse_factor(self) -> np.ndarray:
-        """F = R⁻¹ with X̃ᵀX̃ = RᵀR (Cholesky), so that (X̃ᵀX̃)⁻¹ = FFᵀ: for the standard errors only."""
-        if self._cholesky is None:
-            self.solve()
-        upper, lower = self._cholesky
-        # In one d×d array, no identity; in the factor's own, where no other target will solve with it again. The
-        # other triangle is zero (dpotrf's clean=1), and dtrtri leaves it so.
-        inverse, _ = scipy.linalg.lapack.dtrtri(upper, lower=int(lower), overwrite_c=int(self._alone()))
-        if self._alone():
-            self._cholesky = None
-        return inverse

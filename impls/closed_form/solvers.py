@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from impls import _refinement
 from impls._base import _user_stacklevel
-from impls._closed_form_factor import factor_of_blocks, factor_solutions, minimum_norm
-from impls._moments import BLOCK_ROWS
+from impls.closed_form import refinement
+from impls.closed_form.double_double_factor import factor_of_blocks, factor_solutions, minimum_norm
+from impls.closed_form.moments import BLOCK_ROWS
 
-EPS = _refinement.EPS
+EPS = refinement.EPS
 # Well-conditioned data skip the residual pass: below this condition number the normal equations are accurate to
-# about eps·cond (``one_pass_enough``; without a pilot, large data where eps·TSS ≤ 1e-12·RSS, as before).
+# about eps·cond (``one_pass_enough``; without a pilot, large data where also eps·TSS ≤ 1e-12·RSS).
 SKIP_REFINEMENT_BELOW_CONDITION = 10.0
 # What the statistics of a fit without a residual pass are accurate to, relative (``one_pass_enough``).
 STATISTICS_TOLERANCE = 1e-10
@@ -49,10 +49,10 @@ class Solution:
     refinements: int = 0
 
 
-class Moments:
-    """The sufficient statistics alone (a stream of moments, a sparse X too large to copy dense): no refinement, the
-    RSS from the moments; on an ill-conditioned X̃ the minimum-norm answer through the eigendecomposition of X̃ᵀX̃,
-    with a warning."""
+class SufficientStatistics:
+    """Solving from the moments alone, with no data to read again (a stream of moments, a sparse X too large to copy
+    dense): no refinement, the RSS from the moments; on an ill-conditioned X̃ the minimum-norm answer through the
+    eigendecomposition of X̃ᵀX̃, with a warning."""
 
     def __init__(self, system, why: str):
         self.system, self.why = system, why
@@ -98,14 +98,14 @@ class Passes:
         if one_pass_enough(system, rss):
             pass
         elif self.extended:
-            coordinates = _refinement.Coordinates(system.x_mean, column_scale(system.gram), system.n)
+            coordinates = refinement.Coordinates(system.x_mean, column_scale(system.gram), system.n)
 
             def step(theta):  # the normal equations with [1, X]ᵀr on the right, through the centred X̃ᵀX̃
                 gradient, rss = self.exact(theta)
                 total, centred = coordinates.centred_gradient(gradient)
                 return coordinates.from_centred(total / system.n, system.solve(centred)), rss
 
-            theta, refinements, rss = _refinement.refine(step, np.append(intercept, coef), coordinates)
+            theta, refinements, rss = refinement.refine(step, np.append(intercept, coef), coordinates)
             coef, intercept = theta[0][1:], theta[0][0]
         elif system.condition() > SKIP_REFINEMENT_BELOW_CONDITION or EPS * system.tss > 1e-12 * rss:
             # One step: the correction solves the same system with, on the right,
@@ -130,7 +130,7 @@ class Passes:
         """The minimum-norm coef_ from the triangular factor of [1/√n, X̃/D, ỹ], by an SVD of its X̃/D block.
 
         Behind the constant column, that block is the factor of X̃/D made exactly orthogonal to the constant,
-        and its last column holds the coordinates of ỹ (``impls._closed_form_factor.minimum_norm``).
+        and its last column holds the coordinates of ỹ (``impls.closed_form.double_double_factor.minimum_norm``).
         """
         d = len(scale)
         coef, rank, factor = minimum_norm(
@@ -143,8 +143,8 @@ class Passes:
 class RowBlocks(Passes):
     """An in-memory X (a memmap included), read one row block at a time."""
 
-    def exact(self, theta: _refinement.Pair) -> tuple[_refinement.Pair, float]:
-        return _refinement.residual_sums(self.X, self.y, theta, weights=self.weights)[1:]
+    def exact(self, theta: refinement.Pair) -> tuple[refinement.Pair, float]:
+        return refinement.residual_sums(self.X, self.y, theta, weights=self.weights)[1:]
 
     def plain(self, coef, offset: float) -> tuple[float, float, np.ndarray]:
         X, y, system = self.X, self.y, self.system
@@ -197,19 +197,19 @@ class RowBlocks(Passes):
             delta_phi[pivots] = scipy.linalg.solve_triangular(R, qf - h)
             return Q @ h + (f - Q @ qf), delta_phi
 
-        coordinates = _refinement.Coordinates(system.x_mean, norms, n)
+        coordinates = refinement.Coordinates(system.x_mean, norms, n)
         first_residual, phi = correction(np.asarray(y, dtype=np.float64), np.zeros(d + 1))
         residual, delta_r = (first_residual, np.zeros(n)), np.zeros(n)
 
         def step(theta):  # f = y − b − Xw − r and g = −Bᵀr in double-double, r kept in double-double beside θ
             nonlocal residual, delta_r
             # The last step's δr, applied now that its δθ was (refine drops a correction that stopped shrinking).
-            residual = _refinement.add(residual, delta_r)
-            f, gradient, rss = _refinement.residual_sums(X, y, theta, residual)
+            residual = refinement.add(residual, delta_r)
+            f, gradient, rss = refinement.residual_sums(X, y, theta, residual)
             delta_r, delta_phi = correction(f, -coordinates.gradient(gradient))
             return coordinates.parameters(delta_phi), rss
 
-        theta, refinements, rss = _refinement.refine(step, coordinates.parameters(phi), coordinates)
+        theta, refinements, rss = refinement.refine(step, coordinates.parameters(phi), coordinates)
         # (BᵀB)⁻¹ = P R⁻¹ R⁻ᵀ Pᵀ, and BᵀB = diag(1, D⁻¹X̃ᵀX̃D⁻¹) (the constant column is orthogonal to the
         # centred ones), so (X̃ᵀX̃)⁻¹ = FFᵀ with F the rows of P R⁻¹ for X, divided by D.
         r_inverse = scipy.linalg.solve_triangular(R, np.eye(d + 1))
@@ -219,7 +219,8 @@ class RowBlocks(Passes):
 
     def weighted_least_squares(self) -> Solution:
         """Weighted least squares on ill-conditioned data: the double-double factor of √w·[1, X − x̄, y − ȳ], one
-        Householder update per block of rows (``impls._closed_form_factor``), accurate to about 1e-32·cond(X̃)."""
+        Householder update per block of rows (``impls.closed_form.double_double_factor``), accurate to about
+        1e-32·cond(X̃)."""
         X, y, system = self.X, self.y, self.system
         blocks = (
             (X[start : start + BLOCK_ROWS], y[start : start + BLOCK_ROWS], self.weights[start : start + BLOCK_ROWS])
@@ -233,7 +234,7 @@ class RowBlocks(Passes):
 class SparsePasses(RowBlocks):
     """A scipy.sparse X (CSR), never densified but for a QR on ill-conditioned data, and then only where a dense
     copy fits in memory (``dense_fits``): refined in float64, by the sparse products of ``shifted``, X − x_shift
-    (X itself where no column is shifted, ``impls._moments.sparse_shifts``), with w and with r."""
+    (X itself where no column is shifted, ``impls.closed_form.moments.sparse_shifts``), with w and with r."""
 
     extended = False
 
@@ -247,7 +248,7 @@ class SparsePasses(RowBlocks):
     def least_squares(self) -> Solution:
         if dense_fits(self.X.shape):
             return RowBlocks(self.X.toarray(), self.y, self.system, self.weights).least_squares()
-        return Moments(self.system, "with a sparse X too large to copy dense").least_squares()
+        return SufficientStatistics(self.system, "with a sparse X too large to copy dense").least_squares()
 
 
 def dense_fits(shape: tuple[int, int]) -> bool:
@@ -261,7 +262,7 @@ def dense_fits(shape: tuple[int, int]) -> bool:
 
 
 def one_pass_enough(system, rss: float) -> bool:
-    """Whether the moments alone, with a pilot's residual (``impls._moments.Pilot``), give every statistic to
+    """Whether the moments alone, with a pilot's residual (``impls.closed_form.moments.Pilot``), give every statistic to
     STATISTICS_TOLERANCE relative: σ², the standard errors, R² and 1 − R² (the RSS), and (b, w) normwise in the
     scale of the fitted values (φ = (√n·(b + x̄ᵀw), D·w)).
 
@@ -275,7 +276,7 @@ def one_pass_enough(system, rss: float) -> bool:
 
     tests/test_closed_form.py checks every statistic against the refined fit up to R² = 1 − 1e-9: the one-pass
     statistics agree to 1e-13 or better there. Without a pilot (dask, sparse X, a stream), never: large data there
-    keep the earlier rule (``Passes.refine``)."""
+    skip the pass only where cond ≤ SKIP_REFINEMENT_BELOW_CONDITION and eps·TSS ≤ 1e-12·RSS (``Passes.refine``)."""
     if system.pilot_coef is None or system.shifted or not system.condition() <= SKIP_REFINEMENT_BELOW_CONDITION:
         return False
     if not (rss > 0 and system.residual_ss <= MAX_PILOT_EXCESS * rss):

@@ -14,6 +14,8 @@ from impls._base import _user_stacklevel
 
 
 class Statistics(NamedTuple):
+    """σ², the standard errors of w and b, and R² (floats, or arrays of one per target from ``fit_statistics``)."""
+
     sigma2: float
     coef_stderr: np.ndarray
     intercept_stderr: float
@@ -48,3 +50,16 @@ def ols_statistics(
     coef_stderr = np.sqrt(sigma2 * np.einsum("ij,ij->i", covariance_factor, covariance_factor))  # no d×d temporary
     intercept_stderr = float(np.sqrt(sigma2 * (1.0 / weight_total + np.sum((x_mean @ covariance_factor) ** 2))))
     return Statistics(float(sigma2), coef_stderr, intercept_stderr, rsquared)
+
+
+def fit_statistics(solutions, systems, rows: int, weight_exponent: int = 0) -> Statistics:
+    """Each target's statistics, as arrays with one entry (or row) per target, from its solver's ``Solution`` and its
+    centred system's Σw (``n``), weighted x̄ and Σw(y − ȳ)², of the weights times 2^-weight_exponent
+    (``impls.closed_form.prepare.weight_exponent_of``): σ² is scaled back; nothing else depends on the weights'
+    scale."""
+    statistics = [
+        ols_statistics(s.rss, s.rank, s.covariance_factor, rows, system.x_mean, system.tss, system.n)
+        for s, system in zip(solutions, systems)
+    ]
+    sigma2, coef_stderr, intercept_stderr, rsquared = (np.array(column) for column in zip(*statistics))
+    return Statistics(np.ldexp(sigma2, weight_exponent), coef_stderr, intercept_stderr, rsquared)
