@@ -48,6 +48,7 @@ from linreg_compare.score import (
     least_squares_reference,
     score,
 )
+from linreg_compare.score import status as row_status
 from linreg_compare.split import folds, split
 from linreg_compare.standardize import final_estimator, standardized
 
@@ -83,6 +84,7 @@ def compare(
     test_fraction: float | None = None,
     cv: int | None = None,
     until: float | None = None,
+    average: bool = False,
 ) -> Comparison:
     """Fit each implementation in ``impl`` (default: all four) on the same data and score them alike.
 
@@ -98,7 +100,7 @@ def compare(
     and ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries. ``lr``
     may be "auto": each iterative implementation sets its step from the training data. ``until`` (in standard
     errors) makes each iterative implementation train epoch by epoch, ``num_epochs`` at most, until it is that
-    close to least squares, and times that. X and y may be dask arrays or DataFrames (``linreg_compare.scale``):
+    close to least squares, and times that. ``average`` makes each report the tail average of its iterates. X and y may be dask arrays or DataFrames (``linreg_compare.scale``):
     the closed form, the reference and the scores are then computed where the data live, and the iterative
     implementations fit the data gathered in memory, or ``sample`` rows of it, or are skipped.
     ``record_paths`` refits each iterative implementation once more, untimed, to record its parameters after
@@ -121,6 +123,7 @@ def compare(
         test_fraction=test_fraction,
         cv=cv,
         until=until,
+        average=average,
     )
     check_device_available(settings.device, names)
     if settings.until is not None and not any(has_learning_rate(name) for name in names):
@@ -173,7 +176,9 @@ def compare(
     estimators = {name: build(name, **settings.estimator_params()) for name in names}
     stepping = {name: estimator for name, estimator in estimators.items() if has_learning_rate(name)}
     seen = None if local[0] is None or not stepping else step_size.spectrum(local[0], standardize, data.weights)
-    stable = {} if seen is None else step_size.limits(stepping, seen, len(local[0]))
+    stable = (
+        {} if seen is None else step_size.limits(stepping, step_size.as_fitted(local[0], standardize), data.weights)
+    )
     if (message := step_size.warning(settings.lr, stable, standardize)) is not None:
         warnings.warn(message, step_size.StepSizeWarning, stacklevel=2)
 
@@ -208,7 +213,7 @@ def compare(
             if races[name] is not None:
                 status = race.status(races[name], settings.until)
             else:
-                status = f"diverged after epoch {scores.epochs} (w, b: the epoch before)" if diverged else "ok"
+                status = row_status(scores, reference, diverged, settings.lr, stable.get(name))
             status += f" ({where})" if where else ""
             row = {"impl": name, **vars(scores), **vars(timing), "status": status}
             if other_folds:
@@ -252,6 +257,7 @@ def compare(
         "standardize": standardize,
         "weighted": data.weights is not None,
         "until": settings.until,
+        "average": settings.average,
         "dask": on_dask,
         "sample": sample,
         "redundant_columns": None if on_dask or not own_data else redundant_columns(data.X, config_names),

@@ -208,6 +208,7 @@ class TrainingLog:
         self.path = [self.kept] if record_steps else None
         self.loss_curve, self.steps, self.stopped = [], 0, False
         self.below_limit = None  # () -> bool: whether the step is below the stability limit of the data
+        self.average, self.reported = None, None  # with averaging: a TailAverage, and the tensors it is shown in
 
     @classmethod
     def of_torch_model(
@@ -257,16 +258,30 @@ class TrainingLog:
             resume=resume,
         )
 
+    def averaged(self, average: TailAverage, reported: list, resumed_segment=None) -> TrainingLog:
+        """Report the tail average of the iterates rather than the last one: ``average`` is updated after every step
+        and, at each epoch's end, its value copied into ``reported`` (the tensors or arrays that ``parameters()`` and
+        the training MSE read)."""
+        self.average, self.reported, self._resumed_segment = average, reported, resumed_segment
+        return self
+
     def step(self) -> None:
         self.steps += 1
+        if self.average is not None:
+            self.average.segment.update()
         if self.path is not None:
             self.path.append(self.parameters())
 
     @contextlib.contextmanager
     def epoch(self, training_mse=None):
         """Run one epoch's steps in the block; then record its training MSE (inf when it overflowed)."""
+        if self.average is not None:
+            self.average.start_epoch(self.epochs_before + len(self.loss_curve), self._resumed_segment)
         try:
             yield
+            if self.average is not None:
+                for reported, value in zip(self.reported, self.average.value()):
+                    reported[...] = value
             loss = (training_mse or self.training_mse)()
         except Exception as error:  # noqa: BLE001 - only an overflow is a divergence; anything else is raised
             if not is_overflow(error):
@@ -302,6 +317,9 @@ class TrainingLog:
             estimator.loss_curve_, estimator.diverged_, estimator.n_steps_ = self.loss_curve, self.stopped, steps
         estimator.n_iter_ = len(estimator.loss_curve_)
         estimator._initial_loss = self.initial_loss
+        if self.average is not None:  # for a partial_fit to go on averaging
+            segment = self.average.segment
+            estimator._average_state = (*self.average.state(), segment.mean(), segment.count)
         if self.path is not None:
             path = np.array([_as_numpy(point) for point in self.path])
             coef_path, intercept_path = self._coef_and_intercept(path)
@@ -330,3 +348,47 @@ def _user_stacklevel() -> int:
     ):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def restarts_average(epoch: int) -> bool:
+    """Whether the tail average starts a new segment at the start of ``epoch`` (counted from 0 over ``fit`` and the
+    ``partial_fit`` calls after it): at epochs 1, 2, 4, 8, … (see ``TailAverage``)."""
+    return epoch >= 1 and epoch & (epoch - 1) == 0
+
+
+class TailAverage:
+    """The mean of the iterates over the tail of training (Polyak & Juditsky 1992; Jain et al., JMLR 2018, for
+    minibatches): constant-step SGD settles in a cloud around least squares, and the mean of the cloud is far
+    closer to its centre than any one iterate.
+
+    The horizon is not known to ``partial_fit``, so the mean is kept in segments that restart at epochs 1, 2, 4,
+    8, … (``restarts_average``), and the one reported, ``value()``, is over every step since the restart before
+    last: at least the last half of the epochs run and at most the last three quarters (all of them before epoch
+    2). ``fit`` follows the same rule, so that k ``partial_fit`` calls are ``fit(num_epochs=k)``. A segment is any
+    object with ``update()``, ``mean()`` (a list of arrays or tensors) and ``count``; ``combine`` is the mean of
+    two segments' means weighted by their counts; the state (``state()``) is kept between ``partial_fit`` calls."""
+
+    def __init__(self, new_segment, state=None):
+        self.new_segment = new_segment
+        self.previous, self.previous_count = (None, 0) if state is None else state
+        self.segment = None
+
+    def start_epoch(self, epoch: int, resumed_segment=None) -> None:
+        if self.segment is None and resumed_segment is not None:  # a partial_fit goes on with the last segment
+            self.segment = resumed_segment
+        if self.segment is None:
+            self.segment = self.new_segment()
+        elif restarts_average(epoch):
+            self.previous, self.previous_count = self.segment.mean(), self.segment.count
+            self.segment = self.new_segment()
+
+    def value(self) -> list:
+        """The mean of the iterates since the restart before last."""
+        current, count = self.segment.mean(), self.segment.count
+        if self.previous is None or count == 0:
+            return current
+        total = self.previous_count + count
+        return [(self.previous_count * p + count * c) / total for p, c in zip(self.previous, current)]
+
+    def state(self):
+        return self.previous, self.previous_count

@@ -21,6 +21,7 @@ from impls._base import (
     NUM_EPOCHS,
     RANDOM_STATE,
     LinearPredictorMixin,
+    TailAverage,
     TrainingLog,
     fit_context,
 )
@@ -83,6 +84,10 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     record_steps : bool, default=False
         Keep the parameters after every *epoch* in ``coef_path_`` and ``intercept_path_``
         (per-sample steps happen inside scikit-learn's compiled loop and are not visible).
+    average : bool, default=False
+        Report the tail average of the per-sample iterates, by ``SGDRegressor``'s own ``average`` (restarted by
+        setting it to the sample count, at epochs 1, 2, 4, 8, …), combined over the last two segments as
+        ``impls._base.TailAverage`` does: at least the last half of the epochs, in ``fit`` and ``partial_fit``.
 
     Attributes
     ----------
@@ -125,14 +130,16 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         "num_epochs": NUM_EPOCHS,
         "random_state": RANDOM_STATE,
         "record_steps": BOOLEAN,
+        "average": BOOLEAN,
     }
 
-    def __init__(self, *, lr=0.03, batch_size=10, num_epochs=3, random_state=0, record_steps=False):
+    def __init__(self, *, lr=0.03, batch_size=10, num_epochs=3, random_state=0, record_steps=False, average=False):
         self.lr = lr
         self.batch_size = batch_size
         self.num_epochs = num_epochs
         self.random_state = random_state
         self.record_steps = record_steps
+        self.average = average
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -177,7 +184,7 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         lr = self.lr_ if resume and isinstance(self.lr, str) else learning_rate(self, X, sample_weight)
         # A partial_fit goes on with the same SGDRegressor and its shuffling stream, from coef_ and intercept_
         # (after a divergence, the last good ones), with lr and batch_size as they are now.
-        if resume:
+        if resume:  # with averaging, SGDRegressor goes on from its own last iterate (_standard_coef)
             sgd = self._sgd
             sgd.coef_, sgd.intercept_ = self.coef_.copy(), np.array([self.intercept_])
             sgd.eta0 = 2 * lr / self.batch_size
@@ -189,6 +196,7 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
                 eta0=2 * lr / self.batch_size,
                 max_iter=self.num_epochs,
                 tol=None,
+                average=1 if self.average else False,  # from the first sample on; restarted by AverageSegment
                 shuffle=True,
                 # A RandomState is used as it is (it advances, as in scikit-learn); an int or None seeds a new one.
                 random_state=self.random_state
@@ -212,6 +220,20 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         def parameters():  # SGDRegressor starts from zeros
             return np.append(sgd.coef_, sgd.intercept_) if hasattr(sgd, "coef_") else np.zeros(X.shape[1] + 1)
 
+        reported = [np.zeros(X.shape[1]), np.zeros(1)]  # the tail average, with ``average``
+
+        def averaged_parameters():
+            return np.append(*reported)
+
+        def averaged_training_mse():
+            residual = X @ reported[0] + reported[1][0] - y
+            if sample_weight is None:
+                return float(residual @ residual) / len(y)
+            return float((residual * residual) @ mean_weights)
+
+        if self.average:
+            parameters, training_mse = averaged_parameters, averaged_training_mse
+
         # Train: each partial_fit is one shuffled epoch, a step per row; the log records the training MSE.
         # The loss it starts from: that of the zero parameters (a partial_fit goes on from the first call's).
         if resume:
@@ -220,6 +242,10 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
             initial_loss = float(y @ y) / len(y) if sample_weight is None else float((y * y) @ mean_weights)
         log = TrainingLog(self, parameters, initial_loss, self.record_steps, X.shape[0], training_mse, resume=resume)
         log.below_limit = lambda: lr <= step_limit(self, X, sample_weight)  # checked only if the loss ended up
+        if self.average:
+            state = getattr(self, "_average_state", None) if resume else None
+            average = TailAverage(lambda: AverageSegment(sgd, restart=True), None if state is None else state[:2])
+            log.averaged(average, reported, None if state is None else AverageSegment(sgd))
         # One epoch: the routine partial_fit ends in, after it has checked X, y and the weights as fit_context did
         # above (float64, C order, CSR, finite) and, on its first call, set coef_ and intercept_ to zeros. Called
         # directly, the data are checked once per fit rather than once per epoch, which on small data costs as
@@ -227,11 +253,12 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         # when it blows up.
         targets = y.astype(np.float64, copy=False)
         weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
-        if EPOCHS_WITHOUT_CHECKS and not resume:
+        direct = EPOCHS_WITHOUT_CHECKS and not self.average  # averaging's arrays are set up by partial_fit
+        if direct and not resume:
             sgd.coef_, sgd.intercept_ = np.zeros(X.shape[1]), np.zeros(1)
 
         def one_epoch():
-            if EPOCHS_WITHOUT_CHECKS:
+            if direct:
                 sgd._fit_regressor(X, targets, sgd.alpha, sgd.loss, sgd.learning_rate, weights, max_iter=1)
             else:
                 sgd.partial_fit(X, y, sample_weight)
@@ -250,3 +277,30 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         log.finish(self)
         self.lr_, self._sgd = lr, sgd
         return self
+
+
+class AverageSegment:
+    """One segment of the tail average: ``SGDRegressor``'s own running mean of its per-sample iterates, from the
+    sample where its ``average`` was set to (``restart``: the next one; SGDRegressor averages from sample t on when
+    ``average`` = t). ``count`` is the samples averaged so far."""
+
+    def __init__(self, sgd, restart: bool = False):
+        self.sgd = sgd
+        if restart and hasattr(sgd, "t_"):
+            sgd.average = int(sgd.t_)
+            # SGDRegressor keeps the mean of the weights lazily, its first sample's weight 1 on the iterate added
+            # to the stored mean: a new mean starts from zeros, as at its first sample.
+            sgd._average_coef = np.zeros_like(sgd._average_coef)
+
+    @property
+    def count(self) -> int:
+        return max(0, int(getattr(self.sgd, "t_", 1)) - int(self.sgd.average))
+
+    def update(self) -> None:  # SGDRegressor updates its mean inside its compiled loop
+        pass
+
+    def mean(self) -> list:
+        sgd = self.sgd
+        if not hasattr(sgd, "_average_coef") or self.count == 0:
+            return [np.zeros(sgd.n_features_in_ if hasattr(sgd, "n_features_in_") else 0), np.zeros(1)]
+        return [sgd._average_coef.copy(), np.atleast_1d(sgd._average_intercept).copy()]

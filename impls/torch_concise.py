@@ -24,6 +24,7 @@ from impls._base import (
     RANDOM_STATE,
     TORCH_DTYPE,
     LinearPredictorMixin,
+    TailAverage,
     TrainingLog,
     check_device,
     fit_context,
@@ -62,6 +63,12 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         batches are cut from the in-memory tensors directly.
     record_steps : bool, default=False
         Keep the parameters after every step in ``coef_path_`` and ``intercept_path_``.
+    average : bool, default=False
+        Report the tail average of the iterates (``torch.optim.swa_utils.AveragedModel`` updated after every step)
+        instead of the last one: the mean over the steps since the restart before last, restarts at epochs 1, 2,
+        4, 8, … (``impls._base.TailAverage``), which covers at least the last half of the epochs, in ``fit`` and
+        over ``partial_fit`` calls alike. Constant-step SGD settles in a cloud around least squares; the mean of
+        the cloud reaches it. With ``record_steps`` the path shows the average as of each epoch's end.
     distributed : bool, default=False
         Train data-parallel with ``DistributedDataParallel`` across the ranks of torch.distributed's
         default process group (see ``python -m linreg_compare.distributed``): every rank calls ``fit`` with the
@@ -124,6 +131,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         "dtype": TORCH_DTYPE,
         "use_dataloader": BOOLEAN,
         "record_steps": BOOLEAN,
+        "average": BOOLEAN,
         "distributed": BOOLEAN,
     }
 
@@ -140,6 +148,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         dtype="float32",
         use_dataloader=False,
         record_steps=False,
+        average=False,
         distributed=False,
     ):
         self.lr = lr
@@ -152,6 +161,7 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.dtype = dtype
         self.use_dataloader = use_dataloader
         self.record_steps = record_steps
+        self.average = average
         self.distributed = distributed
 
     def __sklearn_tags__(self):
@@ -213,10 +223,11 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         # a partial_fit starts from the parameters where the last call left them.
         with torch.random.fork_rng(devices=[]):
             net = nn.Sequential(nn.Linear(X.shape[1], labels.shape[1], dtype=dtype))
-        if resume:
+        if resume:  # from the last iterate (coef_ is the tail average when averaging)
+            coef, intercept = getattr(self, "_iterate", (self.coef_, self.intercept_))
             with torch.no_grad():
-                net[0].weight.copy_(torch.as_tensor(self.coef_).reshape(net[0].weight.shape))
-                net[0].bias.copy_(torch.as_tensor(np.reshape(self.intercept_, -1)))  # float64: no float32 rounding
+                net[0].weight.copy_(torch.as_tensor(coef).reshape(net[0].weight.shape))
+                net[0].bias.copy_(torch.as_tensor(np.reshape(intercept, -1)))  # float64: no float32 rounding
         else:
             nn.init.normal_(net[0].weight, mean=0.0, std=self.init_std, generator=generator)
             nn.init.zeros_(net[0].bias)
@@ -243,7 +254,10 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
 
         # Train: one optimiser step per minibatch; after each epoch, the log records the training MSE.
         num_targets = labels.shape[1] if y.ndim == 2 else None  # None: a 1-D y, a 1-D coef_
-        log = TrainingLog.of_torch_model(self, net, net.parameters(), features, labels, weights, num_targets, resume)
+        model, parameters, average = _averaged(self, net, resume)
+        log = TrainingLog.of_torch_model(self, model, parameters, features, labels, weights, num_targets, resume)
+        if average is not None:
+            log.averaged(*average)
         log.below_limit = lambda: lr <= step_limit(self, X, sample_weight)  # checked only if the loss ended up
         for _ in range(num_epochs):
             with log.epoch():
@@ -258,4 +272,48 @@ class TorchConciseRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
                 break
         log.finish(self)
         self.lr_, self._generator_state = lr, generator.get_state()
+        vars(self).pop("_iterate", None)
+        if self.average:
+            self._iterate = tuple(parameter.detach().cpu().double().numpy().copy() for parameter in net.parameters())
         return self
+
+
+class AveragedSegment:
+    """One segment of the tail average: ``AveragedModel``'s running mean of the net's parameters since it was made
+    (resumed from a ``mean`` over ``count`` steps)."""
+
+    def __init__(self, net, mean=None, count: int = 0):
+        from torch.optim.swa_utils import AveragedModel
+
+        self.net, self.model = net, AveragedModel(net)
+        if mean is not None:
+            with torch.no_grad():
+                for parameter, value in zip(self.model.module.parameters(), mean):
+                    parameter.copy_(value)
+            self.model.n_averaged.fill_(count)
+
+    @property
+    def count(self) -> int:
+        return int(self.model.n_averaged)
+
+    def update(self) -> None:
+        self.model.update_parameters(self.net)
+
+    def mean(self) -> list:
+        return [parameter.detach().clone() for parameter in self.model.module.parameters()]
+
+
+def _averaged(estimator, net, resume: bool):
+    """What the log reads: the net itself, or with ``average`` copies of its parameters that show the tail average
+    (``impls._base.TailAverage``), the model of those copies, and the average with its resumed segment."""
+    if not estimator.average:
+        return net, net.parameters(), None
+    reported = [parameter.detach().clone() for parameter in net.parameters()]
+    state = getattr(estimator, "_average_state", None) if resume else None
+    average = TailAverage(lambda: AveragedSegment(net), None if state is None else state[:2])
+    resumed = None if state is None else AveragedSegment(net, state[2], state[3])
+
+    def model(X):
+        return X @ reported[0].T + reported[1]
+
+    return model, reported, (average, reported, resumed)

@@ -21,6 +21,7 @@ from impls._base import (
     RANDOM_STATE,
     TORCH_DTYPE,
     LinearPredictorMixin,
+    TailAverage,
     TrainingLog,
     check_device,
     fit_context,
@@ -38,6 +39,22 @@ def linreg(X, w, b):
 def squared_loss(y_hat, y):
     """Half the squared error: the ½ cancels the 2 of the derivative, so the gradient is just the residual."""
     return (y_hat - y) ** 2 / 2
+
+
+class RunningMean:
+    """The mean of the iterates, kept as the textbook running mean: after k updates, mean = (1/k) Σ θ₁…θ_k."""
+
+    def __init__(self, params, mean=None, count: int = 0):
+        self.params, self.count = params, count
+        self._mean = [param.detach().clone() for param in params] if mean is None else [m.clone() for m in mean]
+
+    def update(self) -> None:
+        self.count += 1
+        for mean, param in zip(self._mean, self.params):
+            mean += (param.detach() - mean) / self.count  # mean_k = mean_{k−1} + (θ_k − mean_{k−1}) / k
+
+    def mean(self) -> list:
+        return [m.clone() for m in self._mean]
 
 
 def sgd(params, lr, batch_size):
@@ -72,6 +89,9 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         The arithmetic of training.
     record_steps : bool, default=False
         Keep the parameters after every step in ``coef_path_`` and ``intercept_path_``.
+    average : bool, default=False
+        Report the tail average of the iterates, a ``RunningMean`` updated after every step, instead of the last one
+        (the segments and restarts of ``impls._base.TailAverage``, as ``TorchConciseRegressor``'s ``average``).
     distributed : bool, default=False
         Train data-parallel across the ranks of torch.distributed's default process group (see
         ``python -m linreg_compare.distributed``): every rank calls ``fit`` with the same data, takes its shard of
@@ -130,6 +150,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         "device": [str],
         "dtype": TORCH_DTYPE,
         "record_steps": BOOLEAN,
+        "average": BOOLEAN,
         "distributed": BOOLEAN,
     }
 
@@ -144,6 +165,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         device="cpu",
         dtype="float32",
         record_steps=False,
+        average=False,
         distributed=False,
     ):
         self.lr = lr
@@ -154,6 +176,7 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
         self.device = device
         self.dtype = dtype
         self.record_steps = record_steps
+        self.average = average
         self.distributed = distributed
 
     def __sklearn_tags__(self):
@@ -204,9 +227,10 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
 
         # Initialise the parameters: w ~ N(0, init_std²) (the book's 0.01), b = 0; a partial_fit starts from
         # the parameters where the last call left them.
-        if resume:
-            w = torch.as_tensor(np.reshape(self.coef_, (labels.shape[1], -1)).T.copy(), dtype=dtype).to(device)
-            b = torch.as_tensor(np.reshape(self.intercept_, -1), dtype=dtype).to(device)
+        if resume:  # from the last iterate (coef_ is the tail average when averaging)
+            coef, intercept = getattr(self, "_iterate", (self.coef_, self.intercept_))
+            w = torch.as_tensor(np.reshape(coef, (labels.shape[1], -1)).T.copy(), dtype=dtype).to(device)
+            b = torch.as_tensor(np.reshape(intercept, -1), dtype=dtype).to(device)
         else:
             size = (X.shape[1], labels.shape[1])
             w = torch.normal(0.0, self.init_std, size=size, generator=generator, dtype=dtype).to(device)
@@ -230,10 +254,10 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
 
         # Train: one hand-written SGD step per minibatch; after each epoch, the log records the training MSE.
         num_targets = labels.shape[1] if y.ndim == 2 else None  # None: a 1-D y, a 1-D coef_
-        parameters = [w.detach().T, b]  # coef_ is w transposed: (k, d), as LinearRegression's
-        log = TrainingLog.of_torch_model(
-            self, lambda X: linreg(X, w, b), parameters, features, labels, weights, num_targets, resume
-        )
+        model, parameters, average = _averaged(self, w, b, resume)
+        log = TrainingLog.of_torch_model(self, model, parameters, features, labels, weights, num_targets, resume)
+        if average is not None:
+            log.averaged(*average)
         log.below_limit = lambda: lr <= step_limit(self, X, sample_weight)  # checked only if the loss ended up
         for _ in range(num_epochs):
             with log.epoch():
@@ -247,4 +271,19 @@ class TorchScratchRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator)
                 break
         log.finish(self)
         self.lr_, self._generator_state = lr, generator.get_state()
+        vars(self).pop("_iterate", None)
+        if self.average:
+            self._iterate = (w.detach().T.cpu().double().numpy().copy(), b.detach().cpu().double().numpy().copy())
         return self
+
+
+def _averaged(estimator, w, b, resume: bool):
+    """What the log reads: the model of (w, b) and its parameters (coef_ is w transposed, (k, d)), or with
+    ``average`` copies that show the tail average (``impls._base.TailAverage``) of ``RunningMean`` segments."""
+    if not estimator.average:
+        return (lambda X: linreg(X, w, b)), [w.detach().T, b], None
+    reported = [w.detach().clone(), b.detach().clone()]
+    state = getattr(estimator, "_average_state", None) if resume else None
+    average = TailAverage(lambda: RunningMean([w, b]), None if state is None else state[:2])
+    resumed = None if state is None else RunningMean([w, b], state[2], state[3])
+    return (lambda X: linreg(X, reported[0], reported[1])), [reported[0].T, reported[1]], (average, reported, resumed)

@@ -74,6 +74,7 @@ class Settings:
     test_fraction: float | None = None
     cv: int | None = None
     until: float | None = None
+    average: bool = False
     seeds_used: int = 1
 
     def __post_init__(self):
@@ -158,6 +159,7 @@ class Settings:
             "random_state": self.seed,
             "device": self.device,
             "dtype": self.dtype,
+            "average": self.average,
         }
 
 

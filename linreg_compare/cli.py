@@ -160,6 +160,12 @@ def parser() -> argparse.ArgumentParser:
         "within T standard errors of least squares, and report the epochs and seconds it took",
     )
     add(
+        "--average",
+        action="store_true",
+        help="report each iterative implementation's tail average of its iterates (at least the last half of the "
+        "epochs), which reaches least squares where constant steps settle in a noise cloud around it",
+    )
+    add(
         "--scheduler",
         metavar="WHERE",
         help="read --data with dask and fit the closed form there: threads (this process; the default for a "

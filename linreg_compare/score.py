@@ -41,6 +41,7 @@ class Scores:
     param_distance_to_lstsq: float | None = None
     param_distance_to_lstsq_in_se: float | None = None
     distance_in_se: list[float] | None = None  # |θⱼ − θ_lsⱼ|/seⱼ for w₁, …, w_d, b: an unfit b cannot hide
+    joint_distance_in_se: float | None = None  # the Mahalanobis distance: a correlated error cannot hide either
     train_mse: float | None = None
     excess_train_mse: float | None = None
     test_mse: float | None = None
@@ -91,6 +92,8 @@ def least_squares_reference(data: Data, noise: float | None) -> dict:
         "coef_stderr": fit.coef_stderr_.tolist(),
         "intercept_stderr": fit.intercept_stderr_,
         "rank": int(fit.rank_),
+        "sigma2": float(fit.sigma2_),
+        "weight_total": float(num_examples if data.weights is None else np.sum(data.weights, dtype=np.float64)),
         "train_mse": mse(data.X, data.y, fit.coef_, fit.intercept_, data.weights),
         "test_mse": None
         if data.X_test is None
@@ -125,6 +128,7 @@ def score(estimator, data: Data, reference: dict, diverged: bool = False) -> Sco
         param_distance_to_lstsq=None if diverged else float(np.linalg.norm(distance)),
         param_distance_to_lstsq_in_se=largest(distances),
         distance_in_se=distances,
+        joint_distance_in_se=None if diverged else joint_in_se(train_mse, reference),
         train_mse=train_mse,
         excess_train_mse=train_mse - reference["train_mse"],
         test_mse=test_mse,
@@ -146,6 +150,48 @@ def in_se(coef, intercept: float, reference: dict) -> list[float | None] | None:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.abs(np.append(coef, intercept) - lstsq) / stderr
     return [float(ratio) if ok else None for ratio, ok in zip(ratios, measured)]
+
+
+def joint_in_se(train_mse: float, reference: dict) -> float | None:
+    """The Mahalanobis distance of θ from least squares' θ̂ in the metric of least squares' covariance
+    σ̂²(X̃ᵀWX̃)⁻¹ (X̃ = [1, X]), from the training MSEs alone:
+
+        d² = (θ − θ̂)ᵀ X̃ᵀWX̃ (θ − θ̂) / σ̂² = Σw · (MSE(θ) − MSE(θ̂)) / σ̂²,
+
+    since Σwᵢ(yᵢ − x̃ᵢᵀθ)² = Σwᵢ(yᵢ − x̃ᵢᵀθ̂)² + (θ − θ̂)ᵀX̃ᵀWX̃(θ − θ̂) (the cross term is 2(θ̂ − θ)ᵀX̃ᵀW(y − X̃θ̂), zero by
+    the normal equations), MSE the weighted mean Σwr²/Σw. Its square is, at θ drawn from least squares' own sampling
+    law, a χ² of d + 1 degrees of freedom: 1 SE jointly is as far as one parameter's 1 SE. None without σ̂² > 0."""
+    sigma2 = reference.get("sigma2")
+    if sigma2 is None or not sigma2 > 0 or not math.isfinite(train_mse):
+        return None
+    excess = max(train_mse - reference["train_mse"], 0.0)
+    return math.sqrt(reference["weight_total"] * excess / sigma2)
+
+
+# A row is "ok" only when its training MSE is at most this factor of least squares' (the minimum).
+SETTLED_FACTOR = 1.1
+
+
+def status(scores: Scores, reference: dict, diverged: bool, lr=None, limit: float | None = None) -> str:
+    """What happened to a fit, in words: ``ok`` only when it neither diverged nor ended more than 10 % above least
+    squares' training MSE; otherwise what it did, and, for a step above its limit, the way out."""
+    if diverged:
+        peak = max(scores.loss_curve) if scores.loss_curve else math.nan
+        epoch = (scores.loss_curve.index(peak) + 1) if scores.loss_curve else scores.epochs
+        above = limit is not None and isinstance(lr, (int, float)) and lr > limit
+        why = (
+            f"; lr {lr:g} is above this implementation's limit {limit:.3g} (a minibatch's curvature), --lr auto"
+            if above
+            else ""
+        )
+        reached = f"reached {peak:.2g}" if math.isfinite(peak) else "overflowed"
+        return f"diverged after epoch {epoch}: the training MSE {reached} (w, b: the epoch before){why}"
+    minimum = reference["train_mse"]
+    if scores.train_mse is not None and minimum > 0 and scores.train_mse > SETTLED_FACTOR * minimum:
+        ratio = scores.train_mse / minimum
+        above = f"{100 * (ratio - 1):.0f} % above" if ratio < 3 else f"{ratio:.3g} times"
+        return f"not settled after {scores.epochs} epochs: training MSE {above} least squares'"
+    return "ok"
 
 
 def largest(distances: list[float | None] | None) -> float | None:

@@ -1,8 +1,6 @@
-"""What the data say about the step size, before any fit: the spectrum of G = [1, X]ᵀ[1, X]/n, the Hessian of
-the mean half squared error, which every iterative implementation descends (after standardising, if done).
-
-Gradient descent on a quadratic with Hessian H is stable only for a step below 2/λ_max(H); each implementation
-states that limit in its own convention of the loss (``lr_limit``), so a lr above it diverges. The condition
+"""What the data say about the step size, before any fit: the limit of each iterative implementation's own steps
+(``impls._step_size.step_limit``: minibatch SGD's mean-square stability on the data as fitted, standardised and
+weighted), and the spectrum of G = [1, X]ᵀ[1, X]/n, the Hessian of the mean half squared error, whose condition
 number κ = λ_max/λ_min sets how slowly the flattest direction converges: a step α leaves a fraction
 ρ = max|1 − αλ| of the error per full-gradient step, so reaching a tolerance takes about ln(start/tolerance)/(−ln ρ).
 """
@@ -35,6 +33,8 @@ class Spectrum:
     largest: float
     smallest: float | None
     standardized: bool
+    condition_as_given: float | None = None  # κ of [1, X] as given, beside that of the standardised [1, Z]
+    condition_standardized: float | None = None
 
     @property
     def condition(self) -> float | None:
@@ -68,21 +68,44 @@ def spectrum(X, standardized: bool, weights=None) -> Spectrum:
         block = np.column_stack([np.ones(len(X[rows])), X[rows] - mean])
         gram += (block if weights is None else block * weights[rows, None]).T @ block
     gram /= n
-    if standardized:
-        scale = X.std(axis=0, dtype=np.float64)
-        scale[scale == 0] = 1.0
-        transform = np.diag(np.append(1.0, 1 / scale))
-    else:
-        transform = np.eye(d + 1)
-        transform[1:, 0] = mean
-    eigenvalues = np.linalg.eigvalsh(transform @ gram @ transform.T)
-    return Spectrum(float(eigenvalues[-1]), float(max(eigenvalues[0], 0.0)), standardized)
+    scale = X.std(axis=0, dtype=np.float64)
+    scale[scale == 0] = 1.0
+    to_standardized = np.diag(np.append(1.0, 1 / scale))
+    to_given = np.eye(d + 1)
+    to_given[1:, 0] = mean
+    given = np.linalg.eigvalsh(to_given @ gram @ to_given.T)
+    standard = np.linalg.eigvalsh(to_standardized @ gram @ to_standardized.T)
+    eigenvalues = standard if standardized else given
+    return Spectrum(
+        float(eigenvalues[-1]),
+        float(max(eigenvalues[0], 0.0)),
+        standardized,
+        _condition(given),
+        _condition(standard),
+    )
 
 
-def limits(estimators: dict, spectrum: Spectrum, num_examples: int) -> dict:
-    """Each iterative estimator's largest stable lr on these data (``num_examples`` rows), in its own convention."""
+def _condition(eigenvalues: np.ndarray) -> float:
+    return math.inf if eigenvalues[0] <= 0 else float(eigenvalues[-1] / eigenvalues[0])
+
+
+def as_fitted(X, standardized: bool):
+    """X as the iterative implementations see it: standardised by a StandardScaler when the runner does so."""
+    if not standardized:
+        return X
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit_transform(X)
+
+
+def limits(estimators: dict, X_fitted, weights=None) -> dict:
+    """Each iterative estimator's largest stable lr on the data as it fits them (``as_fitted``), in its own
+    convention: the limit of its own steps (``impls._step_size.step_limit``), the one ``lr="auto"`` halves and
+    its divergence check uses."""
+    from impls._step_size import step_limit
+
     return {
-        name: estimator.lr_limit(spectrum.largest, num_examples=num_examples)
+        name: step_limit(estimator, X_fitted, weights)
         for name, estimator in estimators.items()
         if hasattr(estimator, "lr_limit")
     }
@@ -101,22 +124,24 @@ def warning(lr, stable: dict, standardized: bool) -> str | None:
     listed = ", ".join(f"{name} {stable[name]:.3g}" for name in over)
     way_out = "--lr auto" if standardized else "--standardize or --lr auto"
     return (
-        f"lr {lr:g} is above the stable step of these data (gradient descent diverges above: {listed}); "
+        f"lr {lr:g} is above the stable step of these data (minibatch SGD diverges above: {listed}); "
         f"expect divergence; {way_out} sets a step from the data"
     )
 
 
 def note(lr, stable: dict, used: dict, spectrum: Spectrum, weighted: bool = False) -> str:
-    """The report's line: λ_max, each limit, whether lr is above it, and the condition number."""
+    """The report's line: each implementation's limit for its own minibatch steps, whether lr is above it, λ_max
+    and the condition number, told apart: scaling (κ of X as given) from collinearity (κ of standardised X)."""
     seen = "the standardised training X" if spectrum.standardized else "the training X as given"
     gram = "[1, X]ᵀW[1, X]/n (W the weights)" if weighted else "[1, X]ᵀ[1, X]/n"
-    parts = [f"step size: G = {gram} of {seen} has λ_max {spectrum.largest:.4g}"]
-    if spectrum.condition is not None:
-        parts.append(f"condition number κ = λ_max/λ_min {spectrum.condition:.3g}")
-        if spectrum.condition > LARGE_CONDITION:
-            parts.append("large (statsmodels warns above 1000 for [1, X], 1e6 here): strong multicollinearity")
     limits_text = ", ".join(f"{name} {limit:.3g}" for name, limit in stable.items())
-    parts.append(f"gradient descent is stable for lr below {limits_text}")
+    parts = [
+        f"step size: minibatch SGD on {seen} is stable (in mean square, each with its own batch and loss) for lr "
+        f"below {limits_text}",
+        f"G = {gram} has λ_max {spectrum.largest:.4g}",
+    ]
+    if spectrum.condition is not None:
+        parts.append(_condition_text(spectrum))
     if lr == "auto":
         parts.append("lr auto: " + ", ".join(f"{name} {step:.3g}" for name, step in used.items() if step is not None))
     else:
@@ -125,12 +150,35 @@ def note(lr, stable: dict, used: dict, spectrum: Spectrum, weighted: bool = Fals
     return "; ".join(parts)
 
 
+def _condition_text(spectrum: Spectrum) -> str:
+    """κ, with what it means: collinearity where the standardised design has it, scaling where only the design as
+    given has it (which standardising removes), and the epochs a large κ costs."""
+    text = f"condition number κ = λ_max/λ_min {spectrum.condition:.3g}"
+    given, standard = spectrum.condition_as_given, spectrum.condition_standardized
+    if standard is not None and standard > LARGE_CONDITION:
+        return text + (
+            f" (standardised {standard:.3g}): collinearity, strong (statsmodels warns above 1000 for [1, X], "
+            "1e6 here); gradient methods need about κ times more steps than on orthogonal features"
+        )
+    if not spectrum.standardized and given is not None and standard is not None and given > 100 * standard:
+        return text + (
+            f", but {standard:.3g} after standardising: the columns' scales, not collinearity; full-gradient "
+            f"descent needs about κ·ln(1/tolerance) steps, {given / standard:.2g} times more than standardised "
+            "(--standardize)"
+        )
+    if spectrum.standardized and given is not None and given > 100 * (standard or 1.0):
+        return text + f" (as given {given:.3g}: the columns' scales, which standardising removed)"
+    return text
+
+
 def summary(lr, stable: dict, used: dict, spectrum: Spectrum, weighted: bool = False) -> dict:
     """The report's step-size record: the spectrum, each limit, each step used, and the note."""
     return {
         "lambda_max": spectrum.largest,
         "lambda_min": spectrum.smallest,
         "condition": spectrum.condition,
+        "condition_as_given": spectrum.condition_as_given,
+        "condition_standardized": spectrum.condition_standardized,
         "standardized": spectrum.standardized,
         "lr_limit": stable,
         "lr_used": used,

@@ -28,14 +28,22 @@ def independent_eigenvalue(X, weights=None) -> float:
 
 
 def independent_curvature(X, weights, rows_per_step) -> float:
-    """The curvature of minibatches of ``rows_per_step`` rows, from its formula with λ and the rows' curvatures
-    computed here."""
-    n, w = X.shape[0], np.ones(X.shape[0]) if weights is None else weights
-    lam = w.mean() * independent_eigenvalue(X, weights)
-    row = w * (1 + (np.asarray(X, dtype=np.float64) ** 2).sum(axis=1))
-    row_curvature = (row @ row) / row.sum()
-    spread = 0.0 if rows_per_step >= n else (row_curvature - lam) * (n - rows_per_step) / (rows_per_step * (n - 1))
-    return lam + spread
+    """The mean-square curvature of minibatches of ``rows_per_step`` rows, 2ν for ν the largest eigenvalue of the
+    pencil (Q, L), here formed whole with Kronecker products, (d + 1)² × (d + 1)², and solved by scipy's eig."""
+    import scipy.linalg
+
+    n, w = X.shape[0], np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    Z = np.column_stack([np.ones(n), np.asarray(X, dtype=np.float64)])
+    G = (Z * w[:, None]).T @ Z / n
+    B = min(rows_per_step, n)
+    if B >= n:
+        return float(np.linalg.eigvalsh(G)[-1])
+    a, c = (n - B) / (B * (n - 1)), n * (B - 1) / (B * (n - 1))
+    vec_A = np.einsum("ij,ik->ijk", Z, Z).reshape(n, -1) * w[:, None]  # vec(wᵢ x̃ᵢx̃ᵢᵀ), one row each
+    Q = a * vec_A.T @ vec_A / n + c * np.kron(G, G)
+    identity = np.eye(len(G))
+    L = np.kron(identity, G) + np.kron(G, identity)
+    return 2 * float(np.max(scipy.linalg.eigvals(Q, L).real))
 
 
 def correlated_data(num_examples=60, num_features=3, seed=0, noise=0.1):
@@ -132,8 +140,8 @@ def test_lr_auto_is_the_stated_fraction_of_the_stated_limit(name, params, limit)
     assert est.lr_limit(lam) == pytest.approx(limit(lam, 7), rel=1e-15)
     est.set_params(lr="auto").fit(X, y)
     assert est.lr_ == pytest.approx(
-        AUTO_FRACTION * limit(independent_curvature(X, None, ROWS_PER_STEP[name]), 7), rel=1e-8
-    )
+        AUTO_FRACTION * limit(independent_curvature(X, None, ROWS_PER_STEP[name]), 7), rel=1e-6
+    )  # power iteration to MEAN_SQUARE_TOLERANCE
     assert make(name, lr=0.01, **params).fit(X, y).lr_ == 0.01
     if name != "sklearn-sgd":  # full batches: exactly the fraction of the limit at λ_max
         full = make(name, lr="auto", batch_size=len(y), **params).fit(X, y)
@@ -153,7 +161,7 @@ def test_lr_auto_with_weights_takes_the_curvature_of_the_weighted_loss(name):
     est = make(name, lr="auto", batch_size=7).fit(X, y, sample_weight=weights)
     # the batch loss Σ wᵢ ℓᵢ / B has mean(w) times the Hessian of the weighted Gram matrix over Σw
     curvature = independent_curvature(X, weights, ROWS_PER_STEP[name])
-    assert est.lr_ == pytest.approx(AUTO_FRACTION * est.lr_limit(curvature), rel=1e-8)
+    assert est.lr_ == pytest.approx(AUTO_FRACTION * est.lr_limit(curvature), rel=1e-6)
 
 
 def _diverges(name, lr, X, y, **params) -> bool:
@@ -256,7 +264,7 @@ def test_partial_fit_streams_chunks_and_checks_their_features(name):
         est.partial_fit(X[chunk * 100 : (chunk + 1) * 100], y[chunk * 100 : (chunk + 1) * 100])
     first_lr = est.lr_  # "auto" is set once, from the first call's rows
     assert est.n_iter_ == 3 and est.lr_ == first_lr and not est.diverged_
-    assert est.loss_curve_[-1] < est.loss_curve_[0]
+    assert est.loss_curve_[-1] < 1e-3 * np.var(y)  # at the noise of the steps around the line, σ² = 1e-4
     with pytest.raises(ValueError, match="X has 3 features, but .* is expecting 2 features"):
         est.partial_fit(np.ones((5, 3)), np.ones(5))
     assert est.n_iter_ == 3  # a call that raises changes nothing
@@ -462,3 +470,76 @@ def test_a_loss_that_ends_above_its_start_at_a_stable_step_is_noise_not_divergen
 def test_lr_limit_takes_only_a_positive_curvature(name, lambda_max):
     with pytest.raises(ValueError, match="lambda_max must be a finite number > 0"):
         implementation(name)().lr_limit(lambda_max)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tail averaging
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+def test_k_averaged_partial_fits_are_an_averaged_fit_with_k_epochs_bit_for_bit(name):
+    X, y = synthetic_data([2, -3.4], 4.2, 205, random_state=2)
+    fitted = make(name, average=True, num_epochs=5).fit(X, y)
+    partial = make(name, average=True)
+    for _ in range(5):
+        partial.partial_fit(X, y)
+    assert_same_fit(partial, fitted)
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+def test_the_tail_average_reaches_least_squares_where_the_last_iterate_stalls(name):
+    from impls import NumpyClosedFormRegressor
+
+    X, y = synthetic_data([2, -3.4], 4.2, 1000, random_state=0)
+    reference = NumpyClosedFormRegressor().fit(X, y)
+
+    def distance_in_se(model):
+        return np.max(np.abs(model.coef_ - reference.coef_) / reference.coef_stderr_)
+
+    last = make(name, num_epochs=30).fit(X, y)
+    averaged = make(name, num_epochs=30, average=True).fit(X, y)
+    assert distance_in_se(averaged) < 0.1 < distance_in_se(last)
+
+
+def test_two_epochs_averaged_are_sgdregressors_own_average_over_both():
+    # the segments restart at epoch 1 and are combined: the mean over both epochs, as SGDRegressor's average=True
+    X, y = synthetic_data([2, -3.4], 4.2, 300, random_state=1)
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    ours = make("sklearn-sgd", average=True, num_epochs=2).fit(X, y)
+    bare = SGDRegressor(
+        penalty=None,
+        learning_rate="constant",
+        eta0=0.006,
+        tol=None,
+        average=True,
+        random_state=np.random.RandomState(0),
+    )
+    for _ in range(2):
+        bare.partial_fit(X, y)
+    np.testing.assert_allclose(ours.coef_, bare.coef_, rtol=1e-12)
+    assert ours.intercept_ == pytest.approx(bare.intercept_[0], rel=1e-12)
+
+
+def test_the_average_restarts_at_powers_of_two():
+    from impls._base import restarts_average
+
+    assert [epoch for epoch in range(20) if restarts_average(epoch)] == [1, 2, 4, 8, 16]
+
+
+@pytest.mark.parametrize("name", ITERATIVE)
+def test_lr_limit_refuses_a_bool_and_a_curvature_whose_reciprocal_overflows(name):
+    with pytest.raises(ValueError, match="lambda_max must be a finite number > 0"):
+        make(name).lr_limit(True)
+    with pytest.raises(ValueError, match="finite reciprocal"):
+        make(name).lr_limit(1e-320)
+
+
+def test_the_mean_square_limit_holds_on_the_notebooks_data():
+    # stable at 0.8 times the stated limit, diverged at 3 times it, for every implementation (issue #29)
+    from impls._step_size import step_limit
+
+    X, y = synthetic_data([2, -3.4], 4.2, 1000, random_state=0)
+    for name in ITERATIVE:
+        limit = step_limit(make(name), X)
+        assert not _diverges(name, 0.8 * limit, X, y, num_epochs=10)
+        assert _diverges(name, 3 * limit, X, y, num_epochs=3)

@@ -52,7 +52,7 @@ def test_user_arrays_have_no_truth_but_keep_the_reference():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((300, 3))
     y = X @ [1.0, 2.0, 3.0] - 1.0 + 0.1 * rng.standard_normal(300)
-    result = compare(X=X, y=y, repeats=1, test_fraction=0)
+    result = compare(X=X, y=y, repeats=1, test_fraction=0, num_epochs=20)
     for row in result.results:
         assert row["coef_error"] is None and row["test_mse"] is None and row["status"] == "ok"
         assert row["param_distance_to_lstsq"] < 0.2 * np.linalg.norm(result.reference["coef"])  # started at ~0
@@ -75,7 +75,12 @@ def test_an_error_in_one_implementation_leaves_the_others_running(monkeypatch):
 
 def test_runner_reports_divergence_as_a_status():
     result = compare(["torch-concise", "sklearn-sgd"], lr=50.0, repeats=1)
-    assert [row["status"] for row in result.results] == ["diverged after epoch 1 (w, b: the epoch before)"] * 2
+    for row, limit in zip(result.results, ("0.731", "2.2")):
+        assert row["status"].startswith("diverged after epoch 1: the training MSE ")
+        assert "(w, b: the epoch before); " in row["status"]
+        assert row["status"].endswith(
+            f"lr 50 is above this implementation's limit {limit} (a minibatch's curvature), --lr auto"
+        )
     assert "nan" not in result.to_table().lower()
 
 
