@@ -100,7 +100,8 @@ def compare(
     and ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries. ``lr``
     may be "auto": each iterative implementation sets its step from the training data. ``until`` (in standard
     errors) makes each iterative implementation train epoch by epoch, ``num_epochs`` at most, until it is that
-    close to least squares, and times that. ``average`` makes each report the tail average of its iterates. X and y may be dask arrays or DataFrames (``linreg_compare.scale``):
+    close to least squares, and times that. ``average`` makes each report the tail average of its iterates.
+    X and y may be dask arrays or DataFrames (``linreg_compare.scale``):
     the closed form, the reference and the scores are then computed where the data live, and the iterative
     implementations fit the data gathered in memory, or ``sample`` rows of it, or are skipped.
     ``record_paths`` refits each iterative implementation once more, untimed, to record its parameters after
