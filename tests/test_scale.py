@@ -87,7 +87,9 @@ def test_a_sample_fits_the_iterative_ones_on_n_rows_and_scores_them_on_all(tmp_p
         "0",
     )
     scratch, closed = result["results"]
-    assert scratch["status"] == "ok (on a uniform sample of 500 of the 3000 rows)" and closed["status"] == "ok"
+    # 3 epochs of 50 steps: not yet at least squares' training MSE, which the status says, with where it trained
+    assert scratch["status"].endswith("(on a uniform sample of 500 of the 3000 rows)") and closed["status"] == "ok"
+    assert scratch["status"].startswith(("ok", "not settled after 3 epochs"))
     assert result["config"]["sample"] == 500
     # Trained on 500 rows, scored on all 3000, as the in-memory scoring of the same line.
     line = np.asarray(scratch["coef"]) @ X.T + scratch["intercept"]
