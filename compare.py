@@ -23,7 +23,7 @@ import numpy as np
 import impls
 from impls import NOTEBOOK_B, NOTEBOOK_W, synthetic_data
 from impls._collections import is_dask
-from linreg_compare import cli, race, step_size
+from linreg_compare import cli, noise_floor, race, step_size
 from linreg_compare.capabilities import fits_dask_in_place, has_learning_rate
 from linreg_compare.checks import (
     Settings,
@@ -44,7 +44,6 @@ from linreg_compare.score import (
     cross_validated,
     in_se,
     largest,
-    largest_in_se,
     least_squares_reference,
     score,
 )
@@ -184,7 +183,7 @@ def compare(
         warnings.warn(message, step_size.StepSizeWarning, stacklevel=2)
 
     # Fit and time each implementation, then score it; an error in one is its row's status.
-    rows, curves, races, used_lr = [], {}, {}, {}
+    rows, curves, races, used_lr, ahead = [], {}, {}, {}, {}
     monitor = Progress(len(names) * (repeats + 1 + record_paths), progress, long_run=long_run)
     for name in names:
         estimator, curves[name] = estimators[name], {}
@@ -197,6 +196,8 @@ def compare(
             continue
         try:
             racing = settings.until is not None and name in stepping
+            if racing:
+                ahead[name] = _said_before_racing(name, estimator, X_fit, y_fit, reference, data.weights, settings)
             timing, diverged, races[name] = _fit(
                 estimator, X_fit, y_fit, data.weights, settings, racing, reference, monitor
             )
@@ -217,6 +218,9 @@ def compare(
                 status = row_status(scores, reference, diverged, settings.lr, stable.get(name))
             status += f" ({where})" if where else ""
             row = {"impl": name, **vars(scores), **vars(timing), "status": status}
+            if name in stepping and not diverged and X_fit is local[0]:
+                row.update(noise_floor.for_row(estimator, X_fit, y_fit, reference, data.weights))
+                row.update(ahead.get(name, {}))
             if other_folds:
                 gathered = (
                     (lambda X, y, name=name: gathered_for_one_process([name], X, y, settings.sample, seed, dtype)[:2])
@@ -267,6 +271,7 @@ def compare(
     for row in rows:
         if races.get(row["impl"]) is not None and seen is not None:
             row.update(_predicted(estimators[row["impl"]], seen, reference, settings.until, len(local[0])))
+            row["until"] = settings.until
     return Comparison(config, environment(names, device), reference, rows, curves, (data.X, data.y), step)
 
 
@@ -296,9 +301,33 @@ def _fit(estimator, X, y, weights, settings: Settings, racing: bool, reference: 
     if not racing:
         timing, diverged = fit_and_time(estimator, X, y, settings.repeats, settings.max_seconds, monitor.tick, weights)
         return timing, diverged, None
-    distance = lambda fitted: largest_in_se(fitted, reference)  # noqa: E731
-    ran = race.run(estimator, X, y, distance, settings.until, settings.num_epochs, weights)
+    distance = lambda coef, intercept: largest(in_se(coef, intercept, reference)) or np.inf  # noqa: E731
+    name = impls.CLASSES.get(type(final_estimator(estimator)).__name__, "")
+    progress = race.RaceProgress(name, settings.num_epochs) if monitor.enabled else None
+    try:
+        ran = race.run(
+            estimator, X, y, distance, settings.until, settings.num_epochs, weights, settings.max_seconds, progress
+        )
+    finally:
+        if progress is not None:
+            progress.close()
     return race.timing(ran), ran.diverged, ran
+
+
+def _said_before_racing(name, estimator, X, y, reference: dict, weights, settings: Settings) -> dict:
+    """What the race can reach, said before it runs: a constant step's noise floor above the bar is a warning with
+    the ways out; with averaging, the epochs its bias and variance terms predict (``linreg_compare.noise_floor``)."""
+    predicted = noise_floor.before_training(estimator, X, y, reference, weights, settings.until)
+    floor = predicted["noise_floor_in_se"]
+    if not settings.average and floor is not None and floor > settings.until:
+        warnings.warn(
+            f"{name}'s constant steps settle about {floor:.2g} SE from least squares, above --until "
+            f"{settings.until:g}: it will not get there; --average (the tail average), a larger --batch-size or "
+            "a smaller --lr does",
+            step_size.FloorWarning,
+            stacklevel=3,
+        )
+    return {"predicted_average_epochs": predicted.get("predicted_average_epochs")} if settings.average else {}
 
 
 def _weights(sample_weight, X, on_dask: bool):

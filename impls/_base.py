@@ -77,12 +77,24 @@ def fit_context(*, partial: bool = False, **data_rules):
     ``target_tags.multi_output``. The weights, when given, by scikit-learn's ``_check_sample_weight`` (float64,
     non-negative, not all zero). With ``partial``, a call on an estimator already fitted checks that X has the
     features it was fitted on, as ``SGDRegressor.partial_fit`` does.
+
+    ``monitor``, as ``GradientBoostingRegressor.fit``'s: a callable ``monitor(epoch, coef, intercept)`` called
+    after every epoch that did not diverge, with the parameters then (the tail average with ``average``); when it
+    returns True, training stops there (``TrainingLog``).
     """
 
     def decorate(fit):
         @functools.wraps(fit)
         @fit_atomically
-        def wrapper(self, X, y, sample_weight=None):
+        def wrapper(self, X, y, sample_weight=None, monitor=None):
+            if monitor is not None:  # read by the TrainingLog of this call only
+                self._monitor = monitor
+            try:
+                return checked(self, X, y, sample_weight)
+            finally:
+                vars(self).pop("_monitor", None)
+
+        def checked(self, X, y, sample_weight):
             validate_hyperparameters(self)
             tags = get_tags(self)
             X, y = validate_training_data(
@@ -209,6 +221,8 @@ class TrainingLog:
         self.loss_curve, self.steps, self.stopped = [], 0, False
         self.below_limit = None  # () -> bool: whether the step is below the stability limit of the data
         self.average, self.reported = None, None  # with averaging: a TailAverage, and the tensors it is shown in
+        self.monitor = getattr(estimator, "_monitor", None)  # fit's monitor(epoch, coef, intercept) -> stop
+        self.stopped_by_monitor = False
 
     @classmethod
     def of_torch_model(
@@ -296,9 +310,15 @@ class TrainingLog:
             )
         else:
             self.kept = self.parameters()
+            if self.monitor is not None:
+                coef, intercept = self._coef_and_intercept(_as_numpy(self.kept))
+                self.stopped = bool(self.monitor(self.epochs_before + len(self.loss_curve), coef, intercept))
+                self.stopped_by_monitor = self.stopped
 
     def finish(self, estimator) -> None:
         final = self.loss_curve[-1] if self.loss_curve else self.initial_loss
+        if self.stopped_by_monitor:  # a stop asked for is not a divergence
+            self.stopped = False
         ended_above = not self.stopped and self.initial_loss > 0 and final > self.initial_loss
         if ended_above and (self.below_limit is None or not self.below_limit()):  # the limit costs a pass: only here
             self.stopped = True
@@ -317,7 +337,7 @@ class TrainingLog:
             estimator.loss_curve_, estimator.diverged_, estimator.n_steps_ = self.loss_curve, self.stopped, steps
         estimator.n_iter_ = len(estimator.loss_curve_)
         estimator._initial_loss = self.initial_loss
-        if self.average is not None:  # for a partial_fit to go on averaging
+        if self.average is not None and self.average.segment is not None:  # for a partial_fit to go on averaging
             segment = self.average.segment
             estimator._average_state = (*self.average.state(), segment.mean(), segment.count)
         if self.path is not None:

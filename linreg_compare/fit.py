@@ -128,6 +128,7 @@ class Progress:
 
     def __init__(self, total: int, enabled: bool, long_run: bool):
         self.bar = progress_bar(total, enabled)
+        self.enabled = enabled
         self.lines = enabled and long_run and not sys.stderr.isatty()
         self.start = time.perf_counter()
 

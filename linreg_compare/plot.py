@@ -210,11 +210,19 @@ def draw_race(result: Comparison, races: dict, epoch_axis, time_axis) -> None:
     """The race to least squares (``--until``): each iterative method's largest distance to it in standard errors,
     against epochs and against training seconds (log scales), the bar T, and the closed form as one point."""
     until, floor = result.config["until"], result.config["until"] / 100
+    averaged = bool(result.config.get("average"))
+    style = {"linestyle": "--"} if averaged else {}
+    floors = {row["impl"]: row.get("noise_floor_in_se") for row in result.results}
     for name, race in races.items():
         distances = np.maximum(np.nan_to_num(race["distances"], nan=np.inf, posinf=1e300), floor)
         epochs = np.arange(1, len(distances) + 1)
-        (line,) = epoch_axis.plot(epochs, distances, label=name)
-        time_axis.plot(race["seconds"], distances, color=line.get_color(), label=name)
+        label = f"{name} (tail average)" if averaged else f"{name} (constant step)"
+        (line,) = epoch_axis.plot(epochs, distances, label=label, **style)
+        time_axis.plot(race["seconds"], distances, color=line.get_color(), label=label, **style)
+        if floors.get(name) is not None:  # where the constant step settles, predicted
+            epoch_axis.axhline(
+                floors[name], color=line.get_color(), linestyle="-.", linewidth=0.8, label=f"{name}'s noise floor"
+            )
     for row in result.results:
         if row["impl"] not in races and row["fit_seconds"] is not None:
             time_axis.plot(row["fit_seconds"], floor, marker="*", markersize=12, linestyle="none", color="red")

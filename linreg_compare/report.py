@@ -12,6 +12,17 @@ def _ms(seconds):
     return None if seconds is None else seconds * 1e3
 
 
+def _predicted_cell(row: dict) -> str:
+    """The epochs a race is predicted to take: the tail average's (bias and variance terms) with --average; else
+    "never" where the constant step's noise floor is above the bar, or full-gradient descent's epochs (conditioning)."""
+    if "predicted_average_epochs" in row:
+        return number(row["predicted_average_epochs"], "{}")
+    floor, until = row.get("noise_floor_in_se"), row.get("until")
+    if floor is not None and until is not None and floor > until:
+        return f"never (floor {floor:.2g})"
+    return number(row.get("predicted_epochs"), "{:.3g}")
+
+
 # The table's columns: a title and the cell of a result row. The truth columns appear only when it is known.
 COLUMNS = [
     ("impl", lambda r: r["impl"]),
@@ -35,7 +46,7 @@ COLUMNS = [
         lambda r: f"{number(r.get('cv_test_mse_mean'), '{:.3e}')} ± {number(r.get('cv_test_mse_std'), '{:.1e}')}",
     ),
     ("epochs", lambda r: number(r["epochs"], "{}")),
-    ("predicted", lambda r: number(r.get("predicted_epochs"), "{:.3g}")),
+    ("predicted", lambda r: _predicted_cell(r)),
     (
         "fit ms (median [q1, q3])",
         lambda r: (
@@ -156,6 +167,9 @@ class Comparison:
             )
         if self.step is not None:
             notes.append(self.step["note"])
+        floors = {r["impl"]: r["noise_floor_in_se"] for r in self.results if r.get("noise_floor_in_se") is not None}
+        if floors:
+            notes.append(self._noise_floor_note(floors))
         redundant = c.get("redundant_columns") or []
         if redundant or (ref.get("rank") is not None and ref["rank"] < c["num_features"]):
             combined = ref["rank"] is not None and len(redundant) < c["num_features"] - ref["rank"]
@@ -169,11 +183,27 @@ class Comparison:
             notes.append(
                 f"until {until} SE: each iterative implementation trained one epoch at a time (its partial_fit), "
                 f"{c['num_epochs']} epochs at most, until every parameter was within {until} standard errors of "
-                "least squares; fit ms is the training time alone; predicted: the epochs that full-gradient descent "
-                "with the same step needs from the zero line, ln(start/T)/(−ln ρ) steps with ρ = max|1 − αλ| over "
-                "the spectrum of G"
+                "least squares, or --max-seconds of training; fit ms is the training time alone; predicted: with "
+                "--average, the first epoch at which the tail average's bias and variance terms are predicted below "
+                "T; else never where the constant step's noise floor is above T, or the epochs that full-gradient "
+                "descent with the same step needs from the zero line, ln(start/T)/(−ln ρ) steps with ρ = max|1 − αλ| "
+                "over the spectrum of G"
             )
         return notes
+
+    def _noise_floor_note(self, floors: dict) -> str:
+        """The predicted floor of constant steps, and of the tail average where it was taken."""
+        listed = ", ".join(f"{name} {floor:.2g}" for name, floor in floors.items())
+        note = (
+            f"where SGD settles: at a constant step the iterates stay, at an epoch's end, about {listed} SE (the "
+            "largest, expected) from least squares, however many epochs run (predicted from random reshuffling's epoch "
+            "noise and a Lyapunov equation, linreg_compare/noise_floor.py)"
+        )
+        averaged = {r["impl"]: r["predicted_in_se"] for r in self.results if r.get("predicted_in_se") is not None}
+        if averaged:
+            predicted = ", ".join(f"{name} {value:.2g}" for name, value in averaged.items())
+            return note + f"; their tail average (--average) is predicted {predicted} SE after these epochs"
+        return note + "; --average (the tail average of the iterates) or a smaller lr gets below it"
 
     def to_json(self) -> str:
         return render(self, "json")

@@ -20,11 +20,14 @@ def standardized(estimator):
 
 def weighted(estimator, sample_weight) -> dict:
     """The keyword arguments of ``fit`` that pass ``sample_weight`` to the estimator (the last step of a pipeline)."""
-    if sample_weight is None:
-        return {}
-    if hasattr(estimator, "steps"):
-        return {f"{estimator.steps[-1][0]}__sample_weight": sample_weight}
-    return {"sample_weight": sample_weight}
+    return fit_keywords(estimator, sample_weight=sample_weight)
+
+
+def fit_keywords(estimator, **keywords) -> dict:
+    """The keyword arguments of ``fit`` that pass ``keywords`` (those not None) to the estimator, or to the last
+    step of a pipeline (``step__name``)."""
+    prefix = f"{estimator.steps[-1][0]}__" if hasattr(estimator, "steps") else ""
+    return {prefix + name: value for name, value in keywords.items() if value is not None}
 
 
 def final_estimator(fitted):

@@ -25,6 +25,10 @@ class StepSizeWarning(UserWarning):
     """A learning rate above the stable step of the data: the fit will diverge."""
 
 
+class FloorWarning(StepSizeWarning):
+    """A race whose constant steps settle farther from least squares than its bar: it will not get there."""
+
+
 @dataclass(frozen=True)
 class Spectrum:
     """λ_max and λ_min of the Gram matrix of [1, X] over n that the iterative methods descend (λ_min None when
