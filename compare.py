@@ -78,6 +78,7 @@ def compare(
     progress: bool = False,
     data_name: str | None = None,
     feature_names: list[str] | None = None,
+    target_name: str | None = None,
     sample: int | None = None,
     standardize: bool | None = None,
     test_fraction: float | None = None,
@@ -96,8 +97,9 @@ def compare(
     random split, or ``cv`` folds are made (the table's fit from the first, the cross-validated test MSE from
     all); the iterative implementations are fitted on standardised features (``standardize``, default True for
     the user's data, their line reported in the data's units); there are no true parameters unless ``true_w``
-    and ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries. ``lr``
-    may be "auto": each iterative implementation sets its step from the training data. ``until`` (in standard
+    and ``true_b`` are given; ``feature_names`` (default: X's columns, if it has them) name w's entries,
+    ``target_name`` (default: y's name, or "y") the target. ``lr`` may be "auto": each iterative implementation
+    sets its step from the training data. ``until`` (in standard
     errors) makes each iterative implementation train epoch by epoch, ``num_epochs`` at most, until it is that
     close to least squares, and times that. ``average`` makes each report the tail average of its iterates.
     X and y may be dask arrays or DataFrames (``linreg_compare.scale``):
@@ -215,7 +217,7 @@ def compare(
             if races[name] is not None:
                 status = race.status(races[name], settings.until)
             else:
-                status = row_status(scores, reference, diverged, settings.lr, stable.get(name))
+                status = row_status(scores, reference, diverged)
             status += f" ({where})" if where else ""
             row = {"impl": name, **vars(scores), **vars(timing), "status": status}
             if name in stepping and not diverged and X_fit is local[0]:
@@ -243,6 +245,7 @@ def compare(
         "num_examples": int(data.X.shape[0]),
         "num_features": int(data.X.shape[1]),
         "feature_names": config_names,
+        "target": target_name or (str(y.name) if getattr(y, "name", None) is not None else "y"),
         "true_w": data.true_w,
         "true_b": data.true_b,
         "noise": noise,

@@ -1,5 +1,6 @@
 """Is the predicted noise floor the one SGD settles at, and does the tail average reach least squares?
-python benchmarks/noise_floor.py [--quick]
+python benchmarks/noise_floor.py [--quick]      (the tables)
+python benchmarks/noise_floor.py --figure PATH  (constant steps against the tail average on one data set)
 
 For each real data set of benchmarks/real_data.py (and MORE) whose standardised design has κ below MAX_CONDITION
 (the runner's defaults: standardised features, lr 0.03, batches of 10, seed 0, every row trained on), each
@@ -106,7 +107,46 @@ def data_sets(quick: bool):
             return
 
 
+FIGURE_DATA = "anes96"
+
+
+def figure(path: str) -> int:
+    """Constant steps against their tail average on FIGURE_DATA, in SE after every epoch, with each predicted floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    source, target = MORE[FIGURE_DATA]
+    data = frame(source).dropna()
+    X, y = np.array(data.drop(columns=[target]), dtype=float), np.array(data[target], dtype=float)
+    reference = reference_of(X, y)
+    fig, axis = plt.subplots(figsize=(8, 5))
+    for impl in ITERATIVE:
+        constant, pipeline = distances(impl, X, y, reference, AVERAGE_EPOCHS, average=False)
+        averaged, _ = distances(impl, X, y, reference, AVERAGE_EPOCHS, average=True)
+        epochs = np.arange(1, AVERAGE_EPOCHS + 1)
+        (line,) = axis.plot(epochs, constant, label=f"{impl}, constant step")
+        axis.plot(epochs, averaged, color=line.get_color(), linestyle="--", label=f"{impl}, tail average")
+        floor = noise_floor.for_row(pipeline, X, y, reference)["noise_floor_in_se"]
+        axis.axhline(floor, color=line.get_color(), linestyle=":", linewidth=1, label=f"{impl}, predicted floor")
+    axis.axhline(UNTIL, color="black", linestyle="-.", linewidth=1, label=f"{UNTIL:g} SE")
+    axis.set(
+        xscale="log",
+        yscale="log",
+        xlabel="epoch",
+        ylabel="max |θ − θ_ls| / SE",
+        title=f"{FIGURE_DATA} ({X.shape[0]} × {X.shape[1]}), standardised, lr 0.03, batches of 10",
+    )
+    axis.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if "--figure" in argv:
+        return figure(argv[argv.index("--figure") + 1])
     quick = "--quick" in argv
     epochs = 12 if quick else EPOCHS
     settled = 4 if quick else SETTLED

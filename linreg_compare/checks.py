@@ -48,7 +48,7 @@ def check_names(names) -> list[str]:
         raise UsageError(
             f"--impl must be one of {', '.join(impls.NAMES)}; got {', '.join(map(str, unknown)) or 'none'}"
         )
-    return list(names)
+    return list(dict.fromkeys(names))  # each once, in the order first named
 
 
 @dataclass(frozen=True)

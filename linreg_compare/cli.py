@@ -45,6 +45,17 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Once(argparse.Action):
+    """A flag given at most once: a second value is refused, not silently taken over the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(
+                f"{option_string} was given twice ({getattr(namespace, self.dest)!r}, then {values!r}); give it once"
+            )
+        setattr(namespace, self.dest, values)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on standard error and exit status 2."""
 
@@ -130,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
         help="fit your own data instead of synthetic data: a CSV with a header row or a "
         ".parquet file, or a directory or glob ('dir/*.parquet') of them, read with dask; needs --target",
     )
-    add("--target", metavar="COLUMN", help="the column of --data to predict")
+    add("--target", metavar="COLUMN", action=_Once, help="the column of --data to predict (one)")
     add("--features", metavar="A,B,...", help="the columns of --data to predict from (default: all but the target)")
     add(
         "--weights",
@@ -293,6 +304,7 @@ def run_report(args, compare):
                     true_b=args.true_b,
                     data_name=name,
                     feature_names=names,
+                    target_name=args.target,
                     **settings,
                 )
             except (ValueError, TypeError) as exc:
@@ -314,6 +326,7 @@ def run_report(args, compare):
             true_b=args.true_b,
             data_name=args.data + _dropped(dropped),
             feature_names=names,
+            target_name=args.target,
             **settings,
         )
     return compare(args.impl, true_w=args.true_w, true_b=args.true_b, **settings)

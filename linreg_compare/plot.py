@@ -199,8 +199,12 @@ def draw_comparison(result: Comparison):
     path_axis.plot(
         *optimum[list(axes)], marker="*", markersize=14, color="red", linestyle="none", label="least squares"
     )
-    labels = ("w1", "w2") if len(coef) >= 2 else ("w1", "b")
-    path_axis.set(xlabel=labels[0], ylabel=labels[1], title="Parameter paths over log10 training-loss contours")
+    names = [f"w of {name}" for name in result.config["feature_names"]] + ["intercept"]
+    labels = (names[0], names[1]) if len(coef) >= 2 else (names[0], "intercept")
+    title = "Parameter paths over log10 training-loss contours"
+    if len(coef) > 2:
+        title += f"\n(the first 2 of {len(coef)} weights; the others held at least squares')"
+    path_axis.set(xlabel=labels[0], ylabel=labels[1], title=title)
     path_axis.legend()
     fig.tight_layout()
     return fig

@@ -184,6 +184,12 @@ def choose_columns(
     if repeated:
         raise UsageError(f"--data {path} names the column(s) {', '.join(map(repr, repeated))} more than once")
     if target not in header:
+        several = "," in target and all(name.strip() in header for name in target.split(","))
+        if several:
+            raise UsageError(
+                f"--target takes one column; {target!r} names several. The library fits several targets at once: "
+                "NumpyClosedFormRegressor, TorchConciseRegressor and TorchScratchRegressor take a y of k columns"
+            )
         raise UsageError(
             f"--target {target!r} is not a column of {path}; its columns are {', '.join(map(repr, header))}"
         )

@@ -22,28 +22,59 @@ def render(report, fmt: str = "table") -> str:
     if fmt == "csv":
         return to_csv(report.csv_records())
     header, rows = report.cells()
-    return (markdown_table if fmt == "markdown" else text_table)(header, rows, report.notes())
+    extra = report.extra_tables() if hasattr(report, "extra_tables") else []
+    return (markdown_table if fmt == "markdown" else text_table)(header, rows, report.notes(), extra)
 
 
-def text_table(header: list[str], rows: list[list[str]], notes: list[str]) -> str:
-    """Columns padded to their widest cell, a rule under the header, then the notes."""
+# Notes longer than this are wrapped (the report's lines fit a terminal of about this width).
+NOTE_WIDTH = 120
+
+
+def text_table(header: list[str], rows: list[list[str]], notes: list[str], extra=()) -> str:
+    """Columns padded to their widest cell, a rule under the header; the extra tables likewise, each after a blank
+    line; then the notes, each wrapped at NOTE_WIDTH (continuation lines indented)."""
+    import textwrap
+
+    blocks = [_text_block(header, rows)] + [_text_block(*table) for table in extra]
+    wrapped = [
+        line
+        for note in notes
+        for line in textwrap.wrap(note, NOTE_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+    ]
+    return "\n\n".join(blocks) + "\n\n" + "\n".join(wrapped) + "\n"
+
+
+def _text_block(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines + [""] + notes) + "\n"
+    return "\n".join(lines)
 
 
-def markdown_table(header: list[str], rows: list[list[str]], notes: list[str]) -> str:
-    escaped = [[cell.replace("|", "\\|") for cell in row] for row in [header, *rows]]
+def markdown_table(header: list[str], rows: list[list[str]], notes: list[str], extra=()) -> str:
+    blocks = [_markdown_block(header, rows)] + [_markdown_block(*table) for table in extra]
+    return "\n\n".join(blocks) + "\n\n" + "\n".join(f"- {escape_markdown(note)}" for note in notes) + "\n"
+
+
+def escape_markdown(text: str) -> str:
+    """Text that markdown shows as it is: its | (a cell's edge), * and _ (emphasis) and backticks escaped."""
+    for character in "\\`*_|":
+        text = text.replace(character, "\\" + character)
+    return text
+
+
+def _markdown_block(header: list[str], rows: list[list[str]]) -> str:
+    escaped = [[escape_markdown(cell) for cell in row] for row in [header, *rows]]
     lines = ["| " + " | ".join(row) + " |" for row in escaped]
     lines.insert(1, "|" + "|".join("---" for _ in header) + "|")
-    return "\n".join(lines + [""] + [f"- {note}" for note in notes]) + "\n"
+    return "\n".join(lines)
 
 
 def to_csv(records: list[dict]) -> str:
     """One line per record; lists as JSON text; non-finite numbers as empty cells."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
+    fields = list(dict.fromkeys(key for record in records for key in record))  # every record's keys, first seen first
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for record in finite_or_null(records):
         writer.writerow({key: json.dumps(value) if isinstance(value, list) else value for key, value in record.items()})

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from linreg_compare.capabilities import fits_dask_in_place
-from linreg_compare.render import number, numbers, render
+from linreg_compare.render import number, render
 
 
 def _ms(seconds):
     return None if seconds is None else seconds * 1e3
+
+
+def _timing_cell(row: dict) -> str:
+    """The median fit time and its quartiles, or the one figure where one fit was timed."""
+    median = number(_ms(row["fit_seconds"]), "{:.2f}")
+    if row.get("fits_timed_within_max_seconds") == 1 or row["fit_seconds"] is None:
+        return median
+    return f"{median} [{number(_ms(row['fit_seconds_q1']), '{:.2f}')}, {number(_ms(row['fit_seconds_q3']), '{:.2f}')}]"
 
 
 def _predicted_cell(row: dict) -> str:
@@ -26,20 +34,19 @@ def _predicted_cell(row: dict) -> str:
 # The table's columns: a title and the cell of a result row. The truth columns appear only when it is known.
 COLUMNS = [
     ("impl", lambda r: r["impl"]),
-    ("w", lambda r: numbers(r["coef"], "{:.4f}")),
-    ("b", lambda r: number(r["intercept"], "{:.4f}")),
     ("w error", lambda r: number(r["coef_error"], "{:.1e}")),
     ("b error", lambda r: number(r["intercept_error"], "{:.1e}")),
     ("to lstsq", lambda r: number(r["param_distance_to_lstsq"], "{:.1e}")),
     (
         "in SE (max, joint)",
         lambda r: (
-            f"{number(r['param_distance_to_lstsq_in_se'], '{:.2g}')}, {number(r.get('joint_distance_in_se'), '{:.2g}')}"
+            f"{number(r['param_distance_to_lstsq_in_se'], '{:.3g}')}, {number(r.get('joint_distance_in_se'), '{:.3g}')}"
         ),
     ),
     ("train MSE", lambda r: number(r["train_mse"], "{:.3e}")),
     ("excess", lambda r: number(r["excess_train_mse"], "{:+.1e}")),
     ("test MSE", lambda r: number(r["test_mse"], "{:.3e}")),
+    ("train R²", lambda r: number(r.get("train_r2"), "{:.4g}")),
     ("test R²", lambda r: number(r["test_r2"], "{:.3f}" if abs(r["test_r2"] or 0) < 1e3 else "{:.2e}")),
     (
         "cv MSE (mean ± sd)",
@@ -47,13 +54,7 @@ COLUMNS = [
     ),
     ("epochs", lambda r: number(r["epochs"], "{}")),
     ("predicted", lambda r: _predicted_cell(r)),
-    (
-        "fit ms (median [q1, q3])",
-        lambda r: (
-            f"{number(_ms(r['fit_seconds']), '{:.2f}')} [{number(_ms(r['fit_seconds_q1']), '{:.2f}')}, "
-            f"{number(_ms(r['fit_seconds_q3']), '{:.2f}')}]"
-        ),
-    ),
+    ("fit ms (median [q1, q3])", lambda r: _timing_cell(r)),
     ("cold ms", lambda r: number(_ms(r["cold_fit_seconds"]), "{:.1f}")),
     ("status", lambda r: r["status"]),
 ]
@@ -65,13 +66,18 @@ def _shown(title: str, config: dict, results: list[dict]) -> bool:
     synthetic data's test MSE has the noise floor to compare with), the cv column with --cv, predicted with --until."""
     if title in TRUTH_COLUMNS:
         return config["true_w"] is not None
-    if title == "test R²":
+    if title in ("test R²", "train R²"):
         return config.get("test") not in (None, "independent sample")
     if title.startswith("cv MSE"):
         return any("cv_test_mse_mean" in row for row in results)
     if title == "predicted":
         return any("predicted_epochs" in row for row in results)
     return True
+
+
+def _p_value(p) -> str:
+    """A p value as statsmodels prints it, three decimals, "0.000" below 0.0005."""
+    return number(p, "{:.3f}")
 
 
 @dataclass
@@ -97,7 +103,53 @@ class Comparison:
         }
 
     def csv_records(self) -> list[dict]:
-        return self.results
+        """One record per implementation, then least squares' (its estimates, standard errors, t and p values),
+        each with the target and the parameters' names (intercept first)."""
+        names = {"target": self.config.get("target"), "parameters": self.parameter_names()}
+        ref = self.reference
+        reference = {
+            "impl": "least squares (reference)",
+            "coef": ref["coef"],
+            "intercept": ref["intercept"],
+            "bse": ref.get("bse"),
+            "tvalues": ref.get("tvalues"),
+            "pvalues": ref.get("pvalues"),
+            "train_mse": ref["train_mse"],
+            "train_r2": ref.get("rsquared"),
+            "status": ref["solver"],
+        }
+        return [{**names, **row} for row in self.results] + [{**names, **reference}]
+
+    def parameter_names(self) -> list[str]:
+        """The parameters in the reference's order: the intercept, then one weight per feature, by name."""
+        return ["(intercept)", *self.config["feature_names"]]
+
+    def extra_tables(self) -> list[tuple[list[str], list[list[str]]]]:
+        """Below the main table: each implementation's estimate of every parameter, one named row each (so that
+        nothing grows with the number of features along a line), and least squares' as statsmodels reports it."""
+        names, ref = self.parameter_names(), self.reference
+        header = ["parameter", *(row["impl"] for row in self.results)]
+        estimates = [[names[0], *(number(row["intercept"], "{:.5g}") for row in self.results)]]
+        for j, name in enumerate(names[1:]):
+            estimates.append(
+                [name, *(number((row["coef"] or [None] * len(names))[j], "{:.5g}") for row in self.results)]
+            )
+        if ref.get("params") is None:
+            return [(header, estimates)]
+        summary_header = ["parameter", "estimate", "std err", "t", "P>|t|", "[0.025", "0.975]"]
+        summary = [
+            [
+                name,
+                number(ref["params"][j], "{:.5g}"),
+                number(ref["bse"][j], "{:.3g}"),
+                number(ref["tvalues"][j], "{:.3g}"),
+                _p_value(ref["pvalues"][j]),
+                number(ref["conf_int"][j][0], "{:.5g}"),
+                number(ref["conf_int"][j][1], "{:.5g}"),
+            ]
+            for j, name in enumerate(names)
+        ]
+        return [(header, estimates), (summary_header, summary)]
 
     def cells(self) -> tuple[list[str], list[list[str]]]:
         columns = [(title, cell) for title, cell in COLUMNS if _shown(title, self.config, self.results)]
@@ -106,13 +158,10 @@ class Comparison:
     def notes(self) -> list[str]:
         c, ref, env = self.config, self.reference, self.environment
         notes = [
-            f"data: {c['data']}, {c['num_examples']} examples x {c['num_features']} features, {c['data_dtype']} "
-            f"(torch arithmetic in {c['dtype']}); "
+            f"data: {c['data']}, target {c.get('target', 'y')}, {c['num_examples']} examples x {c['num_features']} "
+            f"features, {c['data_dtype']} (torch arithmetic in {c['dtype']}); "
             f"batch {c['batch_size']}, lr {c['lr']}, {c['num_epochs']} epochs, seed {c['seed']}",
-            f"w is in the order of the features: {', '.join(c['feature_names'])}",
-            f"least squares on this sample ({ref['solver']}): train MSE {ref['train_mse']:.3e}, "
-            f"w {numbers(ref['coef'], '{:.4f}')}, b {ref['intercept']:.4f}, "
-            f"standard errors {numbers(ref['coef_stderr'], '{:.1e}')}, {number(ref['intercept_stderr'], '{:.1e}')}",
+            self._reference_note(),
             "in SE: the largest |θ - θ_ls| over w and b in units of its standard error, and the joint (Mahalanobis) "
             "distance √(Σw·excess/σ̂²), which a correlated error cannot hide from; below ~0.1 the optimisation "
             "error is negligible next to the statistical one",
@@ -141,6 +190,23 @@ class Comparison:
             f"torch {env['torch']}, scikit-learn {env['scikit-learn']}"
         )
         return notes
+
+    def _reference_note(self) -> str:
+        """The line above least squares' own table: what was fitted, its fit statistics as statsmodels names them."""
+        c, ref = self.config, self.reference
+        text = (
+            f"least squares of {c.get('target', 'y')} on the {c['num_features']} features ({ref['solver']}; the table "
+            f"above, as statsmodels' {'WLS' if c.get('weighted') else 'OLS'} summary): train MSE {ref['train_mse']:.4g}"
+        )
+        if ref.get("params") is None:
+            return text
+        text += (
+            f", R² {number(ref['rsquared'], '{:.6g}')}, adj. R² {number(ref['rsquared_adj'], '{:.6g}')}, "
+            f"F {number(ref['fvalue'], '{:.4g}')} (p {_p_value(ref['f_pvalue'])}), df_resid {ref['df_resid']}"
+        )
+        if c.get("weighted"):
+            text += "; rows of weight 0 count in the degrees of freedom, as in statsmodels' WLS"
+        return text
 
     def _own_data_notes(self) -> list[str]:
         """What was done to the user's data: rows held out, features standardised, the step size they allow, a
@@ -181,7 +247,8 @@ class Comparison:
         if c.get("until") is not None:
             until = f"{c['until']:g}"
             notes.append(
-                f"until {until} SE: each iterative implementation trained one epoch at a time (its partial_fit), "
+                f"until {until} SE: each iterative implementation trained by its fit, its distance measured after "
+                "every epoch (off the clock), "
                 f"{c['num_epochs']} epochs at most, until every parameter was within {until} standard errors of "
                 "least squares, or --max-seconds of training; fit ms is the training time alone; predicted: with "
                 "--average, the first epoch at which the tail average's bias and variance terms are predicted below "

@@ -45,6 +45,7 @@ class Scores:
     train_mse: float | None = None
     excess_train_mse: float | None = None
     test_mse: float | None = None
+    train_r2: float | None = None  # 1 − MSE / Var(y) on the training rows (weighted), least squares' R² for its own
     test_r2: float | None = None
     epochs: int | None = None
     loss_curve: list[float] | None = None
@@ -86,6 +87,7 @@ def least_squares_reference(data: Data, noise: float | None) -> dict:
             raise DataError(f"the data: {str(exc).splitlines()[0]}") from None
     num_examples, num_features = data.X.shape
     return {
+        **statsmodels_summary(fit, num_examples),
         "coef": fit.coef_.tolist(),
         "intercept": fit.intercept_,
         "solver": f"numpy-closed-form, {fit.solver_}",
@@ -95,11 +97,52 @@ def least_squares_reference(data: Data, noise: float | None) -> dict:
         "sigma2": float(fit.sigma2_),
         "weight_total": float(num_examples if data.weights is None else np.sum(data.weights, dtype=np.float64)),
         "train_mse": mse(data.X, data.y, fit.coef_, fit.intercept_, data.weights),
+        "train_tss_mean": _variance(data.y, data.weights),
         "test_mse": None
         if data.X_test is None
         else checked_mse(data.X_test, data.y_test, fit.coef_, fit.intercept_, data.weights_test),
         "noise_floor_mse": None if noise is None else noise**2,
         "expected_lstsq_param_error": None if noise is None else noise * math.sqrt((num_features + 1) / num_examples),
+    }
+
+
+def statsmodels_summary(fit, num_examples: int) -> dict:
+    """Least squares' results as statsmodels' ``OLS(...).fit()`` (``WLS`` with weights) names and computes them,
+    the intercept first: params, bse, tvalues, pvalues (two-sided, Student's t on df_resid), conf_int (95 %),
+    rsquared, rsquared_adj = 1 − (n − 1)/df_resid·(1 − R²), fvalue = (R²/df_model)/((1 − R²)/df_resid) (the test of
+    every slope being 0) and f_pvalue, df_model (the rank of X̃) and df_resid = n − df_model − 1, n counting rows of
+    weight 0 as statsmodels' WLS does. scipy's distributions; NaN where no degree of freedom is left."""
+    from scipy import stats
+
+    params = np.append(fit.intercept_, fit.coef_).astype(np.float64)
+    bse = np.append(fit.intercept_stderr_, fit.coef_stderr_).astype(np.float64)
+    df_model = int(fit.rank_)
+    df_resid = num_examples - df_model - 1
+    rsquared = np.float64(fit.rsquared_)  # numpy's division: an exact fit's F is inf, not ZeroDivisionError
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tvalues = params / bse
+        if df_resid > 0:
+            pvalues = 2 * stats.t.sf(np.abs(tvalues), df_resid)
+            half_width = stats.t.ppf(0.975, df_resid) * bse
+            fvalue = (rsquared / df_model) / ((1 - rsquared) / df_resid) if df_model > 0 else np.nan
+            f_pvalue = float(stats.f.sf(fvalue, df_model, df_resid)) if df_model > 0 else np.nan
+            rsquared_adj = 1 - (num_examples - 1) / df_resid * (1 - rsquared)
+        else:
+            pvalues = half_width = np.full_like(params, np.nan)
+            fvalue = f_pvalue = rsquared_adj = np.nan
+    return {
+        "params": params.tolist(),
+        "bse": bse.tolist(),
+        "tvalues": tvalues.tolist(),
+        "pvalues": np.asarray(pvalues, dtype=np.float64).tolist(),
+        "conf_int": np.column_stack([params - half_width, params + half_width]).tolist(),
+        "rsquared": float(rsquared),
+        "rsquared_adj": float(rsquared_adj),
+        "fvalue": float(fvalue),
+        "f_pvalue": float(f_pvalue),
+        "df_model": df_model,
+        "df_resid": int(df_resid),
+        "nobs": int(num_examples),
     }
 
 
@@ -132,6 +175,7 @@ def score(estimator, data: Data, reference: dict, diverged: bool = False) -> Sco
         train_mse=train_mse,
         excess_train_mse=train_mse - reference["train_mse"],
         test_mse=test_mse,
+        train_r2=1 - train_mse / reference["train_tss_mean"] if reference.get("train_tss_mean") else None,
         test_r2=None if test_mse is None else r2(test_mse, data.y_test, data.weights_test),
         epochs=int(final_estimator(estimator).n_iter_),
         loss_curve=[float(v) for v in getattr(final_estimator(estimator), "loss_curve_", [])],
@@ -172,25 +216,19 @@ def joint_in_se(train_mse: float, reference: dict) -> float | None:
 SETTLED_FACTOR = 1.1
 
 
-def status(scores: Scores, reference: dict, diverged: bool, lr=None, limit: float | None = None) -> str:
-    """What happened to a fit, in words: ``ok`` only when it neither diverged nor ended more than 10 % above least
-    squares' training MSE; otherwise what it did, and, for a step above its limit, the way out."""
+def status(scores: Scores, reference: dict, diverged: bool) -> str:
+    """What happened to a fit, in a few words (the step-size note says why): ``ok`` only when it neither diverged nor
+    ended more than 10 % above least squares' training MSE; else how it diverged or how far it stayed."""
     if diverged:
         peak = max(scores.loss_curve) if scores.loss_curve else math.nan
         epoch = (scores.loss_curve.index(peak) + 1) if scores.loss_curve else scores.epochs
-        above = limit is not None and isinstance(lr, (int, float)) and lr > limit
-        why = (
-            f"; lr {lr:g} is above this implementation's limit {limit:.3g} (a minibatch's curvature), --lr auto"
-            if above
-            else ""
-        )
-        reached = f"reached {peak:.2g}" if math.isfinite(peak) else "overflowed"
-        return f"diverged after epoch {epoch}: the training MSE {reached} (w, b: the epoch before){why}"
+        reached = f"MSE {peak:.2g}" if math.isfinite(peak) else "MSE overflowed"
+        return f"diverged after epoch {epoch}: {reached} (w, b: the epoch before)"
     minimum = reference["train_mse"]
     if scores.train_mse is not None and minimum > 0 and scores.train_mse > SETTLED_FACTOR * minimum:
         ratio = scores.train_mse / minimum
         above = f"{100 * (ratio - 1):.0f} % above" if ratio < 3 else f"{ratio:.3g} times"
-        return f"not settled after {scores.epochs} epochs: training MSE {above} least squares'"
+        return f"not settled after {scores.epochs} epochs: train MSE {above} least squares'"
     return "ok"
 
 
@@ -198,6 +236,18 @@ def largest(distances: list[float | None] | None) -> float | None:
     """The largest of the distances that were measured (None where none was)."""
     measured = [] if distances is None else [distance for distance in distances if distance is not None]
     return max(measured) if measured else None
+
+
+def _variance(y, weights=None) -> float | None:
+    """The (weighted) variance of y about its mean, for R² = 1 − MSE/Var(y); None where y is constant."""
+    if is_dask(y):
+        mean = float(y.sum().compute()) / y.shape[0]
+        variance = float(((y - mean) ** 2).sum().compute()) / y.shape[0]
+    else:
+        y = np.asarray(y, dtype=np.float64)
+        mean = np.average(y, weights=weights)
+        variance = float(np.average((y - mean) ** 2, weights=weights))
+    return variance if variance > 0 else None
 
 
 def r2(test_mse: float, y_test, weights=None) -> float | None:

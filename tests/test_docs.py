@@ -75,7 +75,12 @@ def _cells(output: str) -> list[list[tuple[str | None, str]]]:
     """The output's lines, blank and timing lines left out, each as cells (column, text): one per column in a
     table's rows and header, one (None, line) elsewhere. Whitespace is collapsed and timings masked."""
     lines, starts, header = [], None, None
-    raw = output.strip().split("\n")
+    raw = []
+    for line in output.strip().split("\n"):  # a wrapped note's continuation lines (indented) joined to it again
+        if line.startswith("  ") and line.strip() and raw and raw[-1].strip():
+            raw[-1] += " " + line.strip()
+        else:
+            raw.append(line)
     for i, line in enumerate(raw):
         if (
             RULE.fullmatch(line) and i > 0 and raw[i - 1].strip()

@@ -192,7 +192,7 @@ def test_missing_values_are_named_and_dropna_drops_them(tmp_path, capsys):
     assert main(["--data", str(path), "--target", "y"]) == 2
     assert "has missing values: 'a' in 1 row, 'b' in 1 row; --dropna drops the 2 rows" in capsys.readouterr().err
     assert main(["--data", str(path), "--target", "y", "--dropna", "--repeats", "1"]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the notes as one line: a long one is wrapped
     assert "(2 rows with a missing value dropped, --dropna)" in out
     assert "rank: X has rank 1 for 3 features ('c' is constant; columns that combine others)" in out  # b = 2a
 

@@ -38,7 +38,9 @@ def test_json_round_trips_with_the_promised_keys(notebook_result):
 
 def test_csv_round_trips_one_row_per_implementation(notebook_result):
     rows = list(csv.DictReader(io.StringIO(notebook_result.to_csv())))
-    assert [row["impl"] for row in rows] == list(NAMES)
+    assert [row["impl"] for row in rows] == [*NAMES, "least squares (reference)"]
+    assert all(json.loads(row["parameters"]) == ["(intercept)", "x1", "x2"] and row["target"] == "y" for row in rows)
+    assert json.loads(rows[-1]["bse"]) == pytest.approx(notebook_result.reference["bse"])
     for row, original in zip(rows, notebook_result.results):
         assert json.loads(row["coef"]) == pytest.approx(original["coef"])
         assert float(row["train_mse"]) == pytest.approx(original["train_mse"])
@@ -46,7 +48,8 @@ def test_csv_round_trips_one_row_per_implementation(notebook_result):
 
 def test_markdown_and_table_show_every_row_and_the_reference_lines(notebook_result):
     markdown, table = notebook_result.to_markdown(), notebook_result.to_table()
-    assert sum(line.startswith("| ") for line in markdown.splitlines()) == 5 and "|---|" in markdown
+    # three tables: the rows, the parameters by implementation, least squares' summary (a header and 4, 3, 3 rows)
+    assert sum(line.startswith("| ") for line in markdown.splitlines()) == 5 + 4 + 4 and markdown.count("\n|---|") == 3
     for name in NAMES:
         assert name in table and name in markdown
     assert "noise floor" in table and "least squares" in table
