@@ -182,3 +182,47 @@ def test_a_race_whose_floor_is_above_the_bar_says_so_before_it_runs():
         averaged = compare(["torch-scratch"], until=0.1, num_epochs=40, repeats=1, average=True)
     row = averaged.results[0]
     assert row["status"].startswith("within 0.1 SE after") and row["predicted_average_epochs"] is not None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report a practitioner reads (issue #30)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_reference_is_statsmodels_summary_under_its_own_names(weighted):
+    from statsmodels import datasets
+
+    frame = datasets.grunfeld.load_pandas().data.select_dtypes("number").dropna()
+    X, y = np.array(frame.drop(columns=["invest"]), dtype=float), np.array(frame["invest"], dtype=float)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
+    reference = compare(["numpy-closed-form"], X=X, y=y, sample_weight=w, test_fraction=0, repeats=1).reference
+    fit = (sm.WLS(y, sm.add_constant(X), weights=w) if weighted else sm.OLS(y, sm.add_constant(X))).fit()
+    for name in ["params", "bse", "tvalues", "conf_int", "rsquared", "rsquared_adj", "fvalue"]:
+        expected = fit.conf_int() if name == "conf_int" else getattr(fit, name)
+        np.testing.assert_allclose(reference[name], expected, rtol=1e-8, err_msg=name)
+    np.testing.assert_allclose(reference["pvalues"], fit.pvalues, rtol=1e-9, atol=1e-300)
+    assert reference["f_pvalue"] == pytest.approx(fit.f_pvalue, rel=1e-9, abs=1e-300)
+    assert reference["df_resid"] == fit.df_resid and reference["df_model"] == fit.df_model
+
+
+def test_the_target_is_named_and_given_once(tmp_path, capsys):
+    from compare import main
+
+    path = tmp_path / "prices.csv"
+    rng = np.random.default_rng(0)
+    rows = [f"{a},{b},{2 * a - b + rng.normal()}" for a, b in rng.normal(size=(30, 2))]
+    path.write_text("a,b,price\n" + "\n".join(rows) + "\n")
+    argv = ["--data", str(path), "--impl", "numpy-closed-form", "--repeats", "1"]
+    assert main([*argv, "--target", "price", "--format", "json"]) == 0
+    import json
+
+    assert json.loads(capsys.readouterr().out)["config"]["target"] == "price"
+    assert main([*argv, "--target", "a", "--target", "price"]) == 2
+    assert "--target was given twice ('a', then 'price')" in capsys.readouterr().err
+    assert main([*argv, "--target", "a,price"]) == 2
+    assert "The library fits several targets at once" in capsys.readouterr().err
+
+
+def test_an_implementation_named_twice_runs_once():
+    result = compare(["numpy-closed-form", "numpy-closed-form"], repeats=1)
+    assert [row["impl"] for row in result.results] == ["numpy-closed-form"]
