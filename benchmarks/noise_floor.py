@@ -24,8 +24,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.real_data import DATA_SETS, frame  # noqa: E402
-from impls import NumpyClosedFormRegressor, implementation  # noqa: E402
+from impls import implementation  # noqa: E402
 from linreg_compare import noise_floor  # noqa: E402
+from linreg_compare.score import Data, largest, least_squares_reference  # noqa: E402
+from linreg_compare.score import in_se as score_in_se  # noqa: E402
 from linreg_compare.standardize import in_original_units, standardized  # noqa: E402
 from linreg_compare.step_size import spectrum  # noqa: E402
 
@@ -43,21 +45,13 @@ ITERATIVE = ("torch-concise", "torch-scratch", "sklearn-sgd")
 
 
 def reference_of(X, y) -> dict:
-    fit = NumpyClosedFormRegressor().fit(X, y)
-    return {
-        "coef": fit.coef_.tolist(),
-        "intercept": fit.intercept_,
-        "coef_stderr": fit.coef_stderr_.tolist(),
-        "intercept_stderr": fit.intercept_stderr_,
-        "sigma2": fit.sigma2_,
-    }
+    """Least squares on (X, y) as the runner computes it, every row trained on."""
+    return least_squares_reference(Data(X, y), None)
 
 
 def in_se(fitted, reference: dict) -> float:
-    coef, intercept = in_original_units(fitted)
-    stderr = np.append(reference["coef_stderr"], reference["intercept_stderr"])
-    lstsq = np.append(reference["coef"], reference["intercept"])
-    return float(np.max(np.abs(np.append(coef, intercept) - lstsq) / stderr))
+    """The report's in-SE measure of a fitted pipeline, by the runner's own scoring."""
+    return largest(score_in_se(*in_original_units(fitted), reference))
 
 
 def distances(name: str, X, y, reference: dict, epochs: int, average: bool, stop_below=None):

@@ -206,33 +206,20 @@ class SklearnSGDRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         # The training MSE, weighted by sample_weight when given (Σ wᵢ rᵢ² / Σ wᵢ, the loss being minimised).
         mean_weights = None if sample_weight is None else sample_weight / sample_weight.sum()
 
+        reported = [np.zeros(X.shape[1]), np.zeros(1)]  # with ``average``: the tail average, the log's to fill
+
+        def shown():  # the parameters reported: SGDRegressor's (zeros before its first epoch), or the tail average
+            if self.average:
+                return reported
+            return (sgd.coef_, sgd.intercept_) if hasattr(sgd, "coef_") else (np.zeros(X.shape[1]), np.zeros(1))
+
         def training_mse():
-            residual = X @ sgd.coef_ + sgd.intercept_[0] - y
-            return float(residual @ residual) / len(y)
+            coef, intercept = shown()
+            residual = X @ coef + intercept[0] - y
+            return float(residual @ residual) / len(y) if mean_weights is None else float((residual**2) @ mean_weights)
 
-        def weighted_training_mse():
-            residual = X @ sgd.coef_ + sgd.intercept_[0] - y
-            return float((residual * residual) @ mean_weights)
-
-        if sample_weight is not None:
-            training_mse = weighted_training_mse
-
-        def parameters():  # SGDRegressor starts from zeros
-            return np.append(sgd.coef_, sgd.intercept_) if hasattr(sgd, "coef_") else np.zeros(X.shape[1] + 1)
-
-        reported = [np.zeros(X.shape[1]), np.zeros(1)]  # the tail average, with ``average``
-
-        def averaged_parameters():
-            return np.append(*reported)
-
-        def averaged_training_mse():
-            residual = X @ reported[0] + reported[1][0] - y
-            if sample_weight is None:
-                return float(residual @ residual) / len(y)
-            return float((residual * residual) @ mean_weights)
-
-        if self.average:
-            parameters, training_mse = averaged_parameters, averaged_training_mse
+        def parameters():
+            return np.append(*shown())
 
         # Train: each partial_fit is one shuffled epoch, a step per row; the log records the training MSE.
         # The loss it starts from: that of the zero parameters (a partial_fit goes on from the first call's).

@@ -262,12 +262,6 @@ def r2(test_mse: float, y_test, weights=None) -> float | None:
     return None if variance == 0 else 1 - test_mse / variance
 
 
-def largest_in_se(fitted, reference: dict) -> float:
-    """max over the parameters of |θⱼ − θ_lsⱼ|/seⱼ for a fitted estimator or pipeline (inf without standard errors)."""
-    distance = largest(in_se(*in_original_units(fitted), reference))
-    return np.inf if distance is None else distance
-
-
 def cross_validated(estimator, first_test_mse: float, other_folds, training_rows=lambda X, y: (X, y)) -> dict:
     """The held-out MSE of ``estimator`` refitted (untimed) on each of ``other_folds``' training rows, as
     ``training_rows`` gives them to it (gathered from dask, say), with the first fold's ``first_test_mse``:
