@@ -226,3 +226,14 @@ def test_the_target_is_named_and_given_once(tmp_path, capsys):
 def test_an_implementation_named_twice_runs_once():
     result = compare(["numpy-closed-form", "numpy-closed-form"], repeats=1)
     assert [row["impl"] for row in result.results] == ["numpy-closed-form"]
+
+
+def test_the_average_flag_reaches_the_estimators_and_the_report(capsys):
+    import json
+
+    from compare import main
+
+    argv = ["--average", "--impl", "torch-scratch", "--num-epochs", "4", "--repeats", "1", "--format", "json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["average"] is True and report["results"][0]["predicted_in_se"] is not None
