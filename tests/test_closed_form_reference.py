@@ -170,6 +170,10 @@ def record(path=TABLE):
 
 
 REFERENCE = dict(np.load(TABLE)) if os.path.exists(TABLE) else {}
+# What each solver's arithmetic keeps whatever the BLAS kernel (the table was recorded with one): the refined normal
+# equations their 12 digits; a QR's standard errors come from R⁻¹ of ill-conditioned data (eps·cond, measured 2.5e-11
+# apart with another kernel); the moments-only eigh, X̃ᵀX̃'s eigenvectors (eps·cond², 2e-3 apart).
+KEPT_DIGITS = {"qr": 1e-9, "svd": 1e-9, "eigh": 1e-2}
 
 
 @pytest.mark.parametrize("name", sorted({key.split("|")[0] for key in REFERENCE}))
@@ -181,8 +185,9 @@ def test_the_fitted_numbers_are_those_recorded(name, tmp_path):
         if attribute in EXACT:
             assert value.tolist() == expected.tolist(), (name, attribute)
         else:
-            tolerance = 1e-12 * max(np.nanmax(np.abs(expected), initial=0.0), np.finfo(np.float64).tiny)
-            np.testing.assert_allclose(value, expected, rtol=1e-12, atol=tolerance, err_msg=f"{name} {attribute}")
+            rtol = KEPT_DIGITS.get(model.solver_, 1e-12)
+            tolerance = rtol * max(np.nanmax(np.abs(expected), initial=0.0), np.finfo(np.float64).tiny)
+            np.testing.assert_allclose(value, expected, rtol=rtol, atol=tolerance, err_msg=f"{name} {attribute}")
 
 
 def test_the_table_covers_every_setting(tmp_path):
